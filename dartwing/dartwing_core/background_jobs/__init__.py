@@ -1,0 +1,1 @@
+"""Background Job Engine: durable, fair, observable jobs for Frappe sites."""

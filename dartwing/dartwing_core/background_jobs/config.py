@@ -1,0 +1,77 @@
+"""Every default of the job engine, in one place.
+
+Contract: pure constants plus `queue_for`; imports no frappe. Job Type rows override the per-type values
+(timeouts, retries, backoff, windows, caps, queue); the rest are engine-wide. Units are in the names.
+"""
+
+from types import MappingProxyType
+
+# Execution time
+DEFAULT_TIMEOUT_SECONDS = 300  # s, a Job Type's default handler time limit
+BULK_TIMEOUT_SECONDS = 1800  # s, suggested for bulk / long-queue job types
+MAX_TIMEOUT_SECONDS = 86400  # s, upper bound accepted on a Job Type (24 h)
+
+# Retries
+DEFAULT_MAX_RETRIES = 5  # retries after the first attempt
+MAX_RETRIES_LIMIT = 25  # upper bound accepted on a Job Type
+DEFAULT_BACKOFF_BASE_SECONDS = 60  # s, delay before the first retry
+DEFAULT_BACKOFF_FACTOR = 2  # multiplier per further retry
+DEFAULT_BACKOFF_MAX_SECONDS = 3600  # s, cap on any single delay
+DEFAULT_BACKOFF_JITTER = 0.1  # fraction of the delay, applied ±
+
+# Submission guards
+DEFAULT_DEDUP_WINDOW_SECONDS = 300  # s, identical submissions inside it return the same job; 0 disables
+MAX_DEDUP_WINDOW_SECONDS = 86400  # s
+DEFAULT_RATE_LIMIT_COUNT = 600  # submissions per organization per window; 0 disables
+DEFAULT_RATE_LIMIT_WINDOW_SECONDS = 60  # s
+MAX_RATE_LIMIT_WINDOW_SECONDS = 86400  # s, a window over 24 h is refused
+DEFAULT_MAX_QUEUED_PER_ORG = 1000  # jobs Pending + Queued per organization and type
+DEFAULT_MAX_RUNNING_PER_ORG = 4  # jobs Queued + Running per organization (fair dispatch)
+MAX_PARAMETERS_BYTES = 256 * 1024  # bytes of JSON parameters per job
+
+# Workers
+HEARTBEAT_INTERVAL_SECONDS = 1.0  # s between heartbeats of a running job
+STALE_HEARTBEAT_SECONDS = 30  # s without a heartbeat before a Running job counts as lost
+CANCEL_GRACE_SECONDS = 10  # s a running handler gets to reach a checkpoint before a forced stop
+TIMEOUT_KILL_GRACE_SECONDS = 10  # s between the soft timeout signal and the hard kill
+PROGRESS_THROTTLE_SECONDS = 0.25  # s, at most one realtime progress event per job per window
+
+# Housekeeping
+RETENTION_DAYS = 30  # days finished jobs and their logs are kept
+PURGE_BATCH_SIZE = 500  # rows deleted per statement (keeps locks short)
+SWEEP_BATCH_SIZE = 200  # jobs examined per sweep pass
+
+# Listing
+LIST_LIMIT_MAX = 500  # rows per page, hard cap
+LIST_LIMIT_DEFAULT = 20  # rows per page when the caller gives none
+
+PRIORITIES = ("Low", "Normal", "High", "Critical")
+DEFAULT_PRIORITY = "Normal"
+
+# The one table from priority to (RQ queue, enqueue at front). A stock `bench worker` drains
+# short, default, long in that order, so Critical jumps the line and Low waits behind everything.
+PRIORITY_QUEUES = MappingProxyType(
+	{
+		"Critical": ("short", True),
+		"High": ("short", False),
+		"Normal": ("default", False),
+		"Low": ("long", False),
+	}
+)
+
+QUEUES = ("short", "default", "long")
+
+
+def queue_for(priority: str, override: str = "") -> tuple[str, bool]:
+	"""Return (queue, at_front) for a priority; a Job Type's `queue` override wins over the priority's queue.
+
+	Raises ValueError for an unknown priority or queue, so bad data fails loud at the boundary.
+	"""
+	if priority not in PRIORITY_QUEUES:
+		raise ValueError(f"Unknown priority {priority!r}; expected one of {', '.join(PRIORITIES)}")
+	queue, at_front = PRIORITY_QUEUES[priority]
+	if not override:
+		return queue, at_front
+	if override not in QUEUES:
+		raise ValueError(f"Unknown queue {override!r}; expected one of {', '.join(QUEUES)}")
+	return override, at_front

@@ -1,0 +1,57 @@
+app_name = "dartwing"
+app_title = "Dartwing"
+app_publisher = "Dartwing"
+app_description = "Dartwing: guaranteed background job engine for Frappe sites"
+app_email = "dev@dartwing.example"
+app_license = "mit"
+required_apps = []
+
+# Whitelisted methods must declare argument types (validated by Frappe on every call).
+require_type_annotated_api_methods = True
+
+# Installation
+# ------------
+
+after_install = "dartwing.install.after_install"
+after_migrate = "dartwing.install.after_migrate"
+
+# Permissions
+# -----------
+# One resolver (background_jobs/permissions.py) answers "where may this user act" for every tenant doctype.
+
+_PERMISSIONS = "dartwing.dartwing_core.background_jobs.permissions"
+
+permission_query_conditions = {
+	"Organization": f"{_PERMISSIONS}.organization_query",
+	"Person": f"{_PERMISSIONS}.person_query",
+	"Org Member": f"{_PERMISSIONS}.org_member_query",
+	"Background Job": f"{_PERMISSIONS}.background_job_query",
+	"Job Execution Log": f"{_PERMISSIONS}.job_execution_log_query",
+}
+
+has_permission = {
+	"Organization": f"{_PERMISSIONS}.has_organization_permission",
+	"Person": f"{_PERMISSIONS}.has_person_permission",
+	"Org Member": f"{_PERMISSIONS}.has_org_member_permission",
+	"Background Job": f"{_PERMISSIONS}.has_background_job_permission",
+	"Job Execution Log": f"{_PERMISSIONS}.has_job_execution_log_permission",
+}
+
+# Document Events
+# ---------------
+
+doc_events = {
+	"Organization": {
+		"on_update": "dartwing.dartwing_core.background_jobs.dispatcher.on_organization_update",
+	},
+}
+
+# Scheduled Tasks
+# ---------------
+
+scheduler_events = {
+	"cron": {
+		"* * * * *": ["dartwing.dartwing_core.background_jobs.scheduler.run_sweeps"],
+	},
+	"daily": ["dartwing.dartwing_core.background_jobs.scheduler.purge_old_jobs"],
+}
