@@ -1,0 +1,10 @@
+"""Hooks of the ``frappe`` app itself (the small subset benchless needs); mirrors ``frappe/hooks.py``."""
+
+app_name = "frappe"
+app_title = "Frappe Framework"
+app_publisher = "Frappe Technologies"
+app_description = "Full stack web framework (benchless stand-in)"
+app_license = "MIT"
+
+doc_events = {}
+scheduler_events = {}

@@ -1,0 +1,107 @@
+"""App installation: mirrors ``frappe/installer.py`` (Frappe 15), reduced to what a benchless site needs.
+
+Contract:
+- The list of installed apps lives where Frappe keeps it: the global default ``installed_apps`` (a JSON
+  list) in ``tabDefaultValue`` (parent ``__default``). ``read_installed_apps`` returns ['frappe'] until the
+  site's tables exist.
+- ``install_app(name)`` runs the app's ``before_install`` hooks, syncs its doctypes, records it as
+  installed, then runs ``after_install`` hooks (no arguments), in Frappe's order. Installing an installed
+  app is a no-op.
+"""
+
+import json
+
+import frappe
+
+INSTALLED_APPS_KEY = "installed_apps"
+DEFAULTS_PARENT = "__default"
+
+
+def read_installed_apps() -> list[str]:
+	"""Installed apps in install order; ['frappe'] while the site has no defaults table yet."""
+	try:
+		rows = frappe.db.sql(
+			"select defvalue from `tabDefaultValue` where parent=%s and defkey=%s",
+			(DEFAULTS_PARENT, INSTALLED_APPS_KEY),
+		)
+	except Exception as exc:
+		if _is_missing_table(exc):
+			return ["frappe"]
+		raise
+	apps = json.loads(rows[0][0]) if rows and rows[0][0] else []
+	return apps or ["frappe"]
+
+
+def _is_missing_table(exc: Exception) -> bool:
+	is_missing = getattr(frappe.db, "is_table_missing", None)
+	if is_missing:
+		return bool(is_missing(exc))
+	return bool(exc.args) and exc.args[0] == 1146
+
+
+def write_installed_apps(apps: list[str]) -> None:
+	"""Store the installed-apps list (replacing any previous value)."""
+	frappe.db.sql(
+		"delete from `tabDefaultValue` where parent=%s and defkey=%s", (DEFAULTS_PARENT, INSTALLED_APPS_KEY)
+	)
+	frappe.db.sql(
+		"""insert into `tabDefaultValue` (name, creation, modified, modified_by, owner, docstatus,
+		parent, parentfield, parenttype, idx, defkey, defvalue)
+		values (%s, now(6), now(6), 'Administrator', 'Administrator', 0,
+		%s, 'system_defaults', '__default', 0, %s, %s)""",
+		(frappe.generate_hash(length=10), DEFAULTS_PARENT, INSTALLED_APPS_KEY, json.dumps(apps)),
+	)
+	frappe.local.cache.pop("installed_apps", None)
+	frappe.clear_cache()
+
+
+def add_to_installed_apps(app_name: str) -> None:
+	apps = [a for a in read_installed_apps() if a != app_name] if app_name != "frappe" else []
+	if app_name == "frappe":
+		apps = ["frappe", *[a for a in read_installed_apps() if a != "frappe"]]
+	else:
+		apps.append(app_name)
+	write_installed_apps(apps)
+
+
+def is_installed(app_name: str) -> bool:
+	apps = read_installed_apps()
+	# read_installed_apps answers ['frappe'] before anything is recorded; check the real row for frappe
+	if app_name == "frappe":
+		rows = frappe.db.sql(
+			"select count(*) from `tabDefaultValue` where parent=%s and defkey=%s",
+			(DEFAULTS_PARENT, INSTALLED_APPS_KEY),
+		)
+		return bool(rows and rows[0][0])
+	return app_name in apps
+
+
+def install_app(name: str, verbose: bool = False, set_as_patched: bool = True, force: bool = False) -> None:
+	"""Install ``name`` on the connected site: before_install, sync doctypes, record, after_install."""
+	if not force and is_installed(name):
+		return
+	frappe.flags.in_install = name
+	try:
+		app_hooks = frappe.get_hooks(app_name=name)
+		for before_install in app_hooks.get("before_install") or []:
+			if frappe.get_attr(before_install)() is False:
+				return
+		sync_for(name)
+		add_to_installed_apps(name)
+		frappe.db.commit()
+		for after_install in app_hooks.get("after_install") or []:
+			frappe.get_attr(after_install)()
+		frappe.db.commit()
+	finally:
+		frappe.flags.in_install = False
+
+
+def sync_for(app_name: str) -> None:
+	"""Create or alter the tables of ``app_name``'s doctypes (frappe.model.sync)."""
+	from frappe.model import sync
+
+	sync_for_app = getattr(sync, "sync_for", None)
+	if sync_for_app:
+		sync_for_app(app_name, force=True)
+	else:
+		sync.sync_all()
