@@ -1,0 +1,187 @@
+"""Fair dispatch: the database is the queue of record, RQ holds only jobs allowed to run now.
+
+Contract:
+- ``dispatch_org(org)`` moves an organization's ready Pending jobs to Queued, highest priority and
+  oldest first, while the organization is Active and each job type stays under its
+  ``max_running_per_org`` (Queued + Running). Dispatch of one organization is serialized by a row
+  lock on the Organization, so two dispatchers never exceed a cap. It never commits; the RQ enqueue
+  happens after the caller's commit (``frappe.enqueue(enqueue_after_commit=True)``).
+- ``enqueue()`` is the only function that hands a job to RQ. Each dispatch gets a fresh RQ job id,
+  stored on the job; the worker claims with it, so a stale RQ job can never run a job twice.
+- ``schedule(org)`` runs ``dispatch_org`` after the current transaction commits, in its own short
+  transaction. It is how submission, completion, cancellation and reactivation wake an organization.
+- Pending jobs whose parent can never complete are dead-lettered here with the parent named.
+"""
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import frappe
+from frappe import _
+from frappe.utils import now_datetime
+
+from dartwing.dartwing_core.background_jobs import config, dependencies, state
+from dartwing.dartwing_core.background_jobs.transitions import JobStatus
+
+RUN_JOB = "dartwing.dartwing_core.background_jobs.executor.run_job"
+_FLAG = "dartwing_dispatch_orgs"
+_PRIORITY_ORDER = ("Critical", "High", "Normal", "Low")
+
+
+def schedule(organization: str) -> None:
+	"""Dispatch ``organization`` once the current transaction has committed."""
+	orgs: set[str] | None = frappe.flags.get(_FLAG)
+	if orgs is None:
+		orgs = frappe.flags[_FLAG] = set()
+		frappe.db.after_commit.add(_run_scheduled)
+		frappe.db.after_rollback.add(_forget_scheduled)
+	orgs.add(organization)
+
+
+def _forget_scheduled() -> None:
+	frappe.flags.pop(_FLAG, None)
+
+
+def _run_scheduled() -> None:
+	orgs = frappe.flags.pop(_FLAG, None) or set()
+	for organization in sorted(orgs):
+		dispatch_now(organization)
+
+
+def dispatch_now(organization: str) -> int:
+	"""Dispatch one organization in its own transaction; errors are logged, never raised."""
+	try:
+		count = dispatch_org(organization)
+		frappe.db.commit()
+		return count
+	except Exception:
+		frappe.db.rollback()
+		frappe.log_error(title=f"Dispatch failed for {organization}")
+		return 0
+
+
+def dispatch_org(organization: str, *, limit: int = config.SWEEP_BATCH_SIZE) -> int:
+	"""Queue what may run now for one organization; returns how many jobs were queued."""
+	org_status = frappe.db.sql(
+		"SELECT status FROM `tabOrganization` WHERE name = %s FOR UPDATE", (organization,), pluck=True
+	)
+	pending = _pending_jobs(organization, limit)
+	if not pending:
+		return 0
+	if not org_status:
+		_dead_letter_all(pending, _("Organization not found"))
+		return 0
+	if org_status[0] != "Active":
+		return 0
+	return _dispatch_ready(organization, pending)
+
+
+def _dispatch_ready(organization: str, pending: list[frappe._dict]) -> int:
+	verdicts = dependencies.verdicts([job.name for job in pending])
+	caps = _job_type_settings({job.job_type for job in pending})
+	used = _slots_in_use(organization)
+	queued = 0
+	for job in pending:
+		verdict = verdicts[job.name]
+		if verdict.readiness is dependencies.Readiness.BLOCKED:
+			state.transition(
+				job, JobStatus.DEAD_LETTER, message=verdict.reason, updates=_blocked_updates(verdict)
+			)
+			continue
+		settings = caps.get(job.job_type)
+		if verdict.readiness is dependencies.Readiness.WAITING or settings is None:
+			continue
+		if used[job.job_type] >= settings.max_running_per_org:
+			continue
+		if enqueue(job, queue_override=settings.queue):
+			used[job.job_type] += 1
+			queued += 1
+	return queued
+
+
+def enqueue(job: Mapping[str, Any], *, queue_override: str = "", message: str = "") -> bool:
+	"""Pending → Queued and hand the job to RQ after commit. False when the job moved meanwhile."""
+	from frappe.utils.background_jobs import create_job_id
+
+	queue, at_front = config.queue_for(job["priority"], queue_override or "")
+	token = f"{job['name']}-{int(job.get('retry_count') or 0)}-{frappe.generate_hash(length=6)}"
+	rq_job_id = create_job_id(token)
+	updates = {"queue": queue, "rq_job_id": rq_job_id, "enqueued_at": now_datetime()}
+	if not state.transition(job, JobStatus.QUEUED, message=message or _("Dispatched"), updates=updates):
+		return False
+	frappe.enqueue(
+		RUN_JOB,
+		queue=queue,
+		timeout=int(job.get("timeout_seconds") or config.DEFAULT_TIMEOUT_SECONDS),
+		job_id=token,
+		enqueue_after_commit=True,
+		at_front=at_front,
+		background_job=job["name"],
+		dispatch_token=rq_job_id,
+	)
+	return True
+
+
+def on_organization_update(doc: Any, method: str | None = None) -> None:
+	"""doc_events hook: an organization that becomes Active again gets its waiting jobs dispatched."""
+	if doc.status == "Active" and doc.has_value_changed("status"):
+		schedule(doc.name)
+
+
+def organizations_with_pending(limit: int = config.SWEEP_BATCH_SIZE) -> list[str]:
+	return frappe.db.sql(
+		"""SELECT DISTINCT organization FROM `tabBackground Job`
+		WHERE status = 'Pending' ORDER BY organization LIMIT %s""",
+		(limit,),
+		pluck=True,
+	)
+
+
+def _pending_jobs(organization: str, limit: int) -> list[frappe._dict]:
+	return frappe.db.sql(
+		"""SELECT name, status, organization, job_type, submitted_by, priority, retry_count,
+			timeout_seconds, worker
+		FROM `tabBackground Job`
+		WHERE status = 'Pending' AND organization = %(org)s
+		ORDER BY FIELD(priority, %(p0)s, %(p1)s, %(p2)s, %(p3)s), creation
+		LIMIT %(limit)s""",
+		{"org": organization, "limit": limit, **{f"p{i}": p for i, p in enumerate(_PRIORITY_ORDER)}},
+		as_dict=True,
+	)
+
+
+def _slots_in_use(organization: str) -> Counter:
+	rows = frappe.db.sql(
+		"""SELECT job_type, COUNT(*) FROM `tabBackground Job`
+		WHERE status IN ('Queued', 'Running') AND organization = %s GROUP BY job_type""",
+		(organization,),
+	)
+	return Counter({job_type: count for job_type, count in rows})
+
+
+def _job_type_settings(job_types: Iterable[str]) -> dict[str, frappe._dict]:
+	rows = frappe.db.sql(
+		"""SELECT name, max_running_per_org, queue FROM `tabJob Type`
+		WHERE name IN %(names)s AND enabled = 1""",
+		{"names": tuple(job_types)},
+		as_dict=True,
+	)
+	for row in rows:
+		row.max_running_per_org = int(row.max_running_per_org or config.DEFAULT_MAX_RUNNING_PER_ORG)
+	return {row.name: row for row in rows}
+
+
+def _blocked_updates(verdict: dependencies.Verdict) -> dict[str, Any]:
+	return {
+		"error_type": "DependencyFailed",
+		"error_message": verdict.reason,
+		"completed_at": now_datetime(),
+		"dedup_key": None,
+	}
+
+
+def _dead_letter_all(jobs: list[frappe._dict], reason: str) -> None:
+	updates = {"error_type": "OrganizationNotFound", "error_message": reason, "completed_at": now_datetime()}
+	for job in jobs:
+		state.transition(job, JobStatus.DEAD_LETTER, message=reason, updates={**updates, "dedup_key": None})

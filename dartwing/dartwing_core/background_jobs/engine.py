@@ -1,0 +1,347 @@
+"""The engine's Python API: submit, find, cancel and retry jobs.
+
+Contract:
+- ``submit_job`` never commits. The job row joins the caller's transaction and reaches RQ only after
+  the caller commits (a rolled-back caller leaves no job and runs nothing).
+- Every check happens before anything is written; a refused submission writes nothing.
+- Identical submissions (job type, organization, canonical parameters) within the Job Type's window
+  return the existing job with ``job.flags.deduplicated = True``. A unique index on ``dedup_key``
+  makes this hold under concurrency: a second identical insert waits for the first transaction and
+  then finds its job (or takes the slot if the first rolled back).
+- Jobs of organizations the user may not see are reported exactly like missing ones.
+"""
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+import frappe
+from frappe import _
+from frappe.utils import now_datetime
+
+from dartwing.dartwing_core.background_jobs import config, dependencies, dispatcher, permissions, state
+from dartwing.dartwing_core.background_jobs.hashing import canonical_json, submission_hash
+from dartwing.dartwing_core.background_jobs.transitions import (
+	CANCELABLE,
+	RETRYABLE_BY_USER,
+	JobStatus,
+)
+
+JOB = "Background Job"
+
+
+class JobSubmissionUnavailable(frappe.ValidationError):
+	"""The queue service cannot be reached; nothing was written. Try again later."""
+
+	http_status_code = 503
+
+
+class QueueFull(frappe.ValidationError):
+	http_status_code = 429
+
+
+class TooManyJobs(frappe.ValidationError):
+	http_status_code = 429
+
+
+def submit_job(
+	job_type: str,
+	organization: str,
+	parameters: Mapping[str, Any] | None = None,
+	priority: str | None = None,
+	depends_on: list[str] | None = None,
+) -> "frappe.model.document.Document":
+	"""Create a Background Job for ``organization`` and return it (``flags.deduplicated`` tells reuse)."""
+	settings = _load_job_type(job_type)
+	permissions.check_org_access(organization, action="submit")
+	_check_required_permission(settings)
+	params_json = _validate_parameters(parameters)
+	priority = _validate_priority(priority or settings.default_priority or "Normal")
+	parents = dependencies.validate_parents(organization, depends_on)
+	_check_queue_service()
+	key = submission_hash(job_type, organization, frappe.parse_json(params_json))
+	existing = _find_duplicate(key, settings)
+	if existing:
+		return _deduplicated(existing)
+	_check_limits(organization, settings)
+	return _insert_job(settings, organization, params_json, priority, parents, key)
+
+
+def get_job_for_user(job_id: str, *, action: str = "read") -> frappe._dict:
+	"""The job's engine row if the session user may ``action`` it; else DoesNotExistError / PermissionError."""
+	job = state.load(job_id) if isinstance(job_id, str) else None
+	if not job or not permissions.can_act_in(job.organization, action="read"):
+		raise frappe.DoesNotExistError(_("Background Job {0} not found").format(job_id))
+	if action != "read" and not _may_manage(job):
+		raise frappe.PermissionError(_("Not permitted to change job {0}").format(job_id))
+	return job
+
+
+def cancel_job(job_id: str) -> frappe._dict:
+	"""Cancel a Pending, Queued, waiting-to-retry or Running job (Running stops at its next checkpoint)."""
+	job = get_job_for_user(job_id, action="manage")
+	if job.status not in CANCELABLE:
+		frappe.throw(
+			_("Job {0} is {1} and cannot be canceled").format(job_id, job.status), frappe.ValidationError
+		)
+	if job.status == JobStatus.RUNNING.value:
+		return _request_running_cancel(job)
+	if not state.transition(
+		job,
+		JobStatus.CANCELED,
+		message=_("Canceled by {0}").format(frappe.session.user),
+		updates=_canceled_updates(),
+	):
+		return cancel_job(job_id)  # the job moved meanwhile; decide again on its new status
+	if job.status == JobStatus.QUEUED.value:
+		frappe.db.after_commit.add(lambda: _remove_from_rq(job.rq_job_id))
+	return frappe._dict(job=job.name, status=JobStatus.CANCELED.value, cancel_requested=False)
+
+
+def retry_job(job_id: str, *, by_admin: bool = False) -> frappe._dict:
+	"""Put a Failed, Timed Out, Canceled or Dead Letter job back to Pending with a fresh retry budget."""
+	job = state.load(job_id) if by_admin else get_job_for_user(job_id, action="manage")
+	if not job:
+		raise frappe.DoesNotExistError(_("Background Job {0} not found").format(job_id))
+	if job.status not in RETRYABLE_BY_USER:
+		frappe.throw(
+			_("Job {0} is {1} and cannot be retried").format(job_id, job.status), frappe.ValidationError
+		)
+	updates = {
+		"retry_count": 0,
+		"next_retry_at": None,
+		"cancel_requested": 0,
+		"canceled_at": None,
+		"canceled_by": None,
+		"completed_at": None,
+		"progress": 0,
+		"progress_message": "",
+	}
+	message = _("Retried by {0}").format(frappe.session.user)
+	if not state.transition(job, JobStatus.PENDING, message=message, updates=updates):
+		frappe.throw(_("Job {0} changed while retrying; try again").format(job_id), frappe.ValidationError)
+	dispatcher.schedule(job.organization)
+	return frappe._dict(job=job.name, status=JobStatus.PENDING.value)
+
+
+def _load_job_type(job_type: str) -> frappe._dict:
+	if not isinstance(job_type, str) or not job_type:
+		frappe.throw(_("job_type is required"), frappe.ValidationError)
+	rows = frappe.db.sql(
+		"""SELECT name, enabled, default_priority, timeout_seconds, max_retries, dedup_window_seconds,
+			rate_limit_count, rate_limit_window_seconds, max_queued_per_org, required_permission
+		FROM `tabJob Type` WHERE name = %s""",
+		(job_type,),
+		as_dict=True,
+	)
+	if not rows:
+		frappe.throw(_("Job Type {0} not found").format(job_type), frappe.DoesNotExistError)
+	if not rows[0].enabled:
+		frappe.throw(_("Job Type {0} is disabled").format(job_type), frappe.ValidationError)
+	return rows[0]
+
+
+def _check_required_permission(settings: frappe._dict) -> None:
+	doctype = settings.required_permission
+	if doctype and not frappe.has_permission(doctype, "create"):
+		frappe.throw(
+			_("You need permission to create {0} to submit {1} jobs").format(doctype, settings.name),
+			frappe.PermissionError,
+		)
+
+
+def _validate_parameters(parameters: Any) -> str:
+	if parameters is None:
+		parameters = {}
+	if not isinstance(parameters, Mapping):
+		frappe.throw(_("parameters must be a JSON object"), frappe.ValidationError)
+	try:
+		text = canonical_json(dict(parameters))
+	except (TypeError, ValueError) as exc:
+		frappe.throw(_("parameters cannot be stored: {0}").format(exc), frappe.ValidationError)
+	if len(text.encode("utf-8")) > config.MAX_PARAMETERS_BYTES:
+		frappe.throw(
+			_("parameters exceed the limit of {0} KB").format(config.MAX_PARAMETERS_BYTES // 1024),
+			frappe.ValidationError,
+		)
+	return frappe.as_json(dict(parameters))
+
+
+def _validate_priority(priority: Any) -> str:
+	if priority not in config.PRIORITIES:
+		frappe.throw(
+			_("priority must be one of {0}").format(", ".join(config.PRIORITIES)), frappe.ValidationError
+		)
+	return priority
+
+
+def _check_queue_service() -> None:
+	"""Refuse early, with nothing written, when Redis (the queue) cannot be reached."""
+	from frappe.utils.background_jobs import get_redis_conn
+
+	try:
+		get_redis_conn().ping()
+	except Exception:
+		frappe.log_error(title="Job submission: queue service unavailable")
+		frappe.throw(
+			_("Job submission temporarily unavailable. Please try again shortly."), JobSubmissionUnavailable
+		)
+
+
+def _find_duplicate(key: str, settings: frappe._dict) -> frappe._dict | None:
+	window = int(settings.dedup_window_seconds or 0)
+	if window <= 0:
+		return None
+	rows = frappe.db.sql(
+		"SELECT name, status, creation FROM `tabBackground Job` WHERE dedup_key = %s", (key,), as_dict=True
+	)
+	if not rows:
+		return None
+	if rows[0].creation >= now_datetime() - timedelta(seconds=window):
+		return rows[0]
+	# The window has passed: free the key so this submission creates a new job.
+	frappe.db.sql(
+		"UPDATE `tabBackground Job` SET dedup_key = NULL WHERE name = %s AND dedup_key = %s",
+		(rows[0].name, key),
+	)
+	return None
+
+
+def _deduplicated(row: frappe._dict, *, locking: bool = False) -> "frappe.model.document.Document":
+	# After waiting on another transaction's insert, only a locking read is sure to see its row.
+	doc = frappe.get_doc(JOB, row.name, for_update=locking)
+	doc.flags.deduplicated = True
+	return doc
+
+
+def _check_limits(organization: str, settings: frappe._dict) -> None:
+	_check_rate_limit(organization, settings)
+	cap = int(settings.max_queued_per_org or config.DEFAULT_MAX_QUEUED_PER_ORG)
+	waiting = frappe.db.sql(
+		"""SELECT COUNT(*) FROM `tabBackground Job`
+		WHERE status IN ('Pending', 'Queued') AND organization = %s AND job_type = %s""",
+		(organization, settings.name),
+	)[0][0]
+	if waiting >= cap:
+		frappe.throw(
+			_("Queue full: {0} already has {1} {2} jobs waiting").format(
+				organization, waiting, settings.name
+			),
+			QueueFull,
+		)
+
+
+def _check_rate_limit(organization: str, settings: frappe._dict) -> None:
+	limit = int(settings.rate_limit_count or 0)
+	if limit <= 0:
+		return
+	window = min(int(settings.rate_limit_window_seconds or 0), config.MAX_RATE_LIMIT_WINDOW_SECONDS)
+	since = now_datetime() - timedelta(seconds=max(window, 1))
+	recent = frappe.db.sql(
+		"""SELECT COUNT(*) FROM `tabBackground Job`
+		WHERE job_type = %s AND organization = %s AND creation >= %s""",
+		(settings.name, organization, since),
+	)[0][0]
+	if recent >= limit:
+		frappe.throw(
+			_("Too many jobs: at most {0} {1} jobs per {2} seconds").format(limit, settings.name, window),
+			TooManyJobs,
+		)
+
+
+def _insert_job(
+	settings: frappe._dict,
+	organization: str,
+	params_json: str,
+	priority: str,
+	parents: list[str],
+	key: str,
+) -> "frappe.model.document.Document":
+	doc = frappe.get_doc(
+		{
+			"doctype": JOB,
+			"job_type": settings.name,
+			"organization": organization,
+			"submitted_by": frappe.session.user,
+			"status": JobStatus.PENDING.value,
+			"priority": priority,
+			"parameters": params_json,
+			"dedup_key": key if int(settings.dedup_window_seconds or 0) > 0 else None,
+			"params_hash": key,
+			"max_retries": int(
+				settings.max_retries if settings.max_retries is not None else config.DEFAULT_MAX_RETRIES
+			),
+			"timeout_seconds": int(settings.timeout_seconds or config.DEFAULT_TIMEOUT_SECONDS),
+			"retry_count": 0,
+			"depends_on": [{"depends_on": parent} for parent in parents],
+		}
+	)
+	doc.flags.ignore_links = True  # job type, organization and parents were checked above
+	try:
+		doc.insert(ignore_permissions=True)
+	except (frappe.UniqueValidationError, frappe.DuplicateEntryError):
+		# An identical submission committed first while this one waited on the unique key.
+		# A locking read sees the committed winner even under REPEATABLE READ.
+		existing = frappe.db.sql(
+			"SELECT name FROM `tabBackground Job` WHERE dedup_key = %s LOCK IN SHARE MODE",
+			(key,),
+			as_dict=True,
+		)
+		if not existing:
+			raise
+		return _deduplicated(existing[0], locking=True)
+	state.write_log(doc.as_dict(), None, JobStatus.PENDING, message=_("Submitted"), attempt=1)
+	dispatcher.schedule(organization)
+	doc.flags.deduplicated = False
+	return doc
+
+
+def _may_manage(job: frappe._dict) -> bool:
+	if job.submitted_by == frappe.session.user and permissions.can_act_in(
+		job.organization, action="manage_own"
+	):
+		return True
+	return permissions.can_act_in(job.organization, action="manage_any")
+
+
+def _request_running_cancel(job: frappe._dict) -> frappe._dict:
+	frappe.db.sql(
+		"""UPDATE `tabBackground Job`
+		SET cancel_requested = 1, canceled_by = %s, canceled_at = %s
+		WHERE name = %s AND status = 'Running' AND cancel_requested = 0""",
+		(frappe.session.user, now_datetime(), job.name),
+	)
+	current = state.load(job.name)
+	if current.status != JobStatus.RUNNING.value:
+		return cancel_job(job.name) if current.status in CANCELABLE else _already_final(current)
+	return frappe._dict(job=job.name, status=current.status, cancel_requested=True)
+
+
+def _already_final(job: frappe._dict) -> frappe._dict:
+	frappe.throw(
+		_("Job {0} is {1} and cannot be canceled").format(job.name, job.status), frappe.ValidationError
+	)
+
+
+def _canceled_updates() -> dict[str, Any]:
+	now = now_datetime()
+	return {
+		"canceled_by": frappe.session.user,
+		"canceled_at": now,
+		"completed_at": now,
+		"next_retry_at": None,
+		"dedup_key": None,
+	}
+
+
+def _remove_from_rq(rq_job_id: str | None) -> None:
+	"""Best effort: the claim's compare-and-set already keeps a canceled job from running."""
+	if not rq_job_id:
+		return
+	from frappe.utils.background_jobs import get_redis_conn
+	from rq.job import Job
+
+	try:
+		Job.fetch(rq_job_id, connection=get_redis_conn()).cancel()
+	except Exception:
+		frappe.logger("dartwing.jobs").info(f"RQ job {rq_job_id} already gone when canceling")

@@ -1,0 +1,106 @@
+"""Live events for jobs: the one place that publishes them, and the per-job progress throttle.
+
+Contract:
+- Events go only to Frappe's permission-checked rooms: ``doc:Background Job/<job>``,
+  ``doc:Organization/<org>`` and ``user:<submitter>``. The organization is always read from the job
+  row, never taken from a caller, so an event cannot be steered into another tenant's room.
+- ``job_status_changed`` is published after commit (a rolled-back change is never announced).
+- ``job_progress`` is published by the worker's side channel right after it commits the stored
+  progress, so a late subscriber reads the same value from the job.
+- ``ProgressThrottle`` is pure: first update at once, then at most one per window carrying the
+  latest value, and 100 % always at once.
+"""
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import frappe
+from frappe.utils import now_datetime
+
+JOB_PROGRESS = "job_progress"
+JOB_STATUS_CHANGED = "job_status_changed"
+
+
+def rooms_for(job: Mapping[str, Any]) -> list[str]:
+	rooms = [f"doc:Background Job/{job['name']}", f"doc:Organization/{job['organization']}"]
+	if job.get("submitted_by"):
+		rooms.append(f"user:{job['submitted_by']}")
+	return rooms
+
+
+def publish(event: str, job: Mapping[str, Any], message: Mapping[str, Any], *, after_commit: bool) -> None:
+	for room in rooms_for(job):
+		frappe.publish_realtime(event, dict(message), room=room, after_commit=after_commit)
+
+
+def publish_status_changed(job: Mapping[str, Any], from_status: Any, to_status: Any, *, message: str) -> None:
+	payload = {
+		"job": job["name"],
+		"job_type": job.get("job_type"),
+		"organization": job["organization"],
+		"from": getattr(from_status, "value", from_status),
+		"to": getattr(to_status, "value", to_status),
+		"message": message,
+		"error_type": job.get("error_type"),
+		"output_reference": job.get("output_reference"),
+		"time": now_datetime().isoformat(),
+	}
+	publish(JOB_STATUS_CHANGED, job, payload, after_commit=True)
+
+
+def publish_progress(job: Mapping[str, Any], percent: float, text: str) -> None:
+	payload = {
+		"job": job["name"],
+		"organization": job["organization"],
+		"percent": percent,
+		"message": text,
+		"time": now_datetime().isoformat(),
+	}
+	publish(JOB_PROGRESS, job, payload, after_commit=False)
+
+
+@dataclass
+class ProgressUpdate:
+	percent: float
+	message: str
+
+
+class ProgressThrottle:
+	"""Decides when a progress update is sent. Thread-safe; the clock is injectable for tests."""
+
+	def __init__(self, window_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+		self.window = window_seconds
+		self.clock = clock
+		self._lock = threading.Lock()
+		self._pending: ProgressUpdate | None = None
+		self._last_sent: float | None = None
+
+	def offer(self, percent: float, message: str) -> ProgressUpdate | None:
+		"""Record an update; return it when it must be sent now, else keep it as the latest."""
+		with self._lock:
+			update = ProgressUpdate(percent, message)
+			now = self.clock()
+			if percent >= 100 or self._last_sent is None or now - self._last_sent >= self.window:
+				self._pending = None
+				self._last_sent = now
+				return update
+			self._pending = update
+			return None
+
+	def due(self) -> ProgressUpdate | None:
+		"""The kept update once its window has ended (called by the side channel's loop)."""
+		with self._lock:
+			if self._pending is None or self.clock() - (self._last_sent or 0) < self.window:
+				return None
+			update, self._pending = self._pending, None
+			self._last_sent = self.clock()
+			return update
+
+	def drain(self) -> ProgressUpdate | None:
+		"""The kept update regardless of the window (the job is ending)."""
+		with self._lock:
+			update, self._pending = self._pending, None
+			return update
