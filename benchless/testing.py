@@ -1,0 +1,236 @@
+"""Helpers for tests that need real benchless processes: RQ workers, the web server, the Socket.IO server.
+
+Contract:
+- Every helper spawns ``python -m benchless <command>`` children with cwd = sites/ in their own process
+  group, waits until they are really usable (RQ lists the worker / the port answers HTTP), and at exit
+  stops them — SIGTERM, then SIGKILL of the whole group (so RQ work horses die too) — and unregisters
+  killed workers from RQ.
+- Nothing here touches ``frappe.local``: site config and Redis are read directly, so the helpers are safe
+  inside a test process that already has a site connected.
+"""
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+import requests
+from rq import Queue, Worker
+from rq.registry import (
+	DeferredJobRegistry,
+	FailedJobRegistry,
+	FinishedJobRegistry,
+	ScheduledJobRegistry,
+	StartedJobRegistry,
+)
+
+import benchless
+from benchless.commands.worker import read_site_config
+
+STANDARD_QUEUES = ("short", "default", "long")
+START_TIMEOUT = 30  # seconds for a child to become usable
+STOP_GRACE = 5  # seconds a child gets after SIGTERM
+
+_running_workers: list["WorkerProcess"] = []
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 10, interval: float = 0.1) -> Any:
+	"""Poll ``predicate`` until it returns a truthy value (returned) or raise TimeoutError."""
+	deadline = time.monotonic() + timeout
+	while True:
+		value = predicate()
+		if value:
+			return value
+		if time.monotonic() >= deadline:
+			raise TimeoutError(f"condition not met within {timeout} s: {predicate}")
+		time.sleep(interval)
+
+
+def redis_queue_conn(site: str) -> redis.Redis:
+	return redis.Redis.from_url(read_site_config(site)["redis_queue"])
+
+
+def bench_id(site: str) -> str:
+	conf = read_site_config(site)
+	return conf.get("bench_id") or benchless.REPO_ROOT.replace("/", "-")
+
+
+def queue_names(site: str) -> list[str]:
+	conf = read_site_config(site)
+	return [f"{bench_id(site)}:{q}" for q in (*STANDARD_QUEUES, *(conf.get("workers") or {}))]
+
+
+def bench_workers(site: str) -> list[Worker]:
+	"""RQ workers listening on this bench's queues."""
+	names = set(queue_names(site))
+	return [w for w in Worker.all(connection=redis_queue_conn(site)) if names & set(w.queue_names())]
+
+
+def registered_worker_count(site: str) -> int:
+	return len(bench_workers(site))
+
+
+def free_port() -> int:
+	with socket.socket() as s:
+		s.bind(("127.0.0.1", 0))
+		return s.getsockname()[1]
+
+
+def spawn(*args: str) -> subprocess.Popen:
+	return subprocess.Popen(
+		[sys.executable, "-m", "benchless", *args],
+		cwd=benchless.SITES_PATH,
+		start_new_session=True,
+		env={**os.environ, "PYTHONUNBUFFERED": "1"},
+	)
+
+
+def stop_process(proc: subprocess.Popen, grace: float = STOP_GRACE) -> None:
+	"""SIGTERM the process group, SIGKILL it after ``grace`` seconds."""
+	for signum, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, grace)):
+		if proc.poll() is not None:
+			break
+		with contextlib.suppress(ProcessLookupError):
+			os.killpg(proc.pid, signum)
+		with contextlib.suppress(subprocess.TimeoutExpired):
+			proc.wait(timeout=wait)
+	# work horses of a stopped worker must not outlive it
+	with contextlib.suppress(ProcessLookupError, PermissionError):
+		os.killpg(proc.pid, signal.SIGKILL)
+
+
+@dataclass
+class WorkerProcess:
+	proc: subprocess.Popen
+	site: str
+
+	@property
+	def pid(self) -> int:
+		return self.proc.pid
+
+	def rq_worker(self) -> Worker | None:
+		"""This process's RQ registration (worker names embed the pid)."""
+		return next((w for w in bench_workers(self.site) if f".{self.pid}." in w.name), None)
+
+
+@dataclass
+class WorkerGroup:
+	site: str
+	workers: list[WorkerProcess] = field(default_factory=list)
+
+	@property
+	def pids(self) -> list[int]:
+		return [w.pid for w in self.workers if w.proc.poll() is None]
+
+	def kill(self, pid: int, signum: int = signal.SIGKILL) -> None:
+		"""Kill one worker and its work horse (simulates a worker crash)."""
+		os.killpg(pid, signum)
+
+
+def worker_pids() -> list[int]:
+	"""Pids of the live worker processes started by ``start_workers``."""
+	return [w.pid for w in _running_workers if w.proc.poll() is None]
+
+
+@contextlib.contextmanager
+def start_workers(
+	site: str = "test_site", count: int = 2, queues: str = ",".join(STANDARD_QUEUES)
+) -> Iterator[WorkerGroup]:
+	"""Run ``count`` real worker processes for ``site`` until the block exits."""
+	group = WorkerGroup(site)
+	try:
+		for _ in range(count):
+			proc = spawn("worker", "--site", site, "--queue", queues, "--quiet")
+			group.workers.append(WorkerProcess(proc, site))
+		_running_workers.extend(group.workers)
+		wait_for(lambda: _all_registered(group), timeout=START_TIMEOUT, interval=0.2)
+		yield group
+	finally:
+		for worker in group.workers:
+			_stop_worker(worker)
+			with contextlib.suppress(ValueError):
+				_running_workers.remove(worker)
+
+
+def _all_registered(group: WorkerGroup) -> bool:
+	for worker in group.workers:
+		if worker.proc.poll() is not None:
+			raise RuntimeError(f"worker {worker.pid} exited with code {worker.proc.returncode}")
+	return all(w.rq_worker() for w in group.workers)
+
+
+def _stop_worker(worker: WorkerProcess) -> None:
+	rq_worker = worker.rq_worker()
+	stop_process(worker.proc)
+	if rq_worker is not None and worker.rq_worker() is not None:
+		# killed before it could say goodbye: drop it from RQ's registry ourselves
+		rq_worker.register_death()
+
+
+def _answers(url: str) -> bool:
+	try:
+		requests.get(url, timeout=2)
+		return True
+	except requests.ConnectionError:
+		return False
+
+
+@contextlib.contextmanager
+def _server(args: list[str], probe_path: str) -> Iterator[tuple[str, int]]:
+	port = free_port()
+	proc = spawn(*args, "--port", str(port))
+	base_url = f"http://127.0.0.1:{port}"
+	try:
+
+		def ready() -> bool:
+			if proc.poll() is not None:
+				raise RuntimeError(f"{args[0]} exited with code {proc.returncode}")
+			return _answers(base_url + probe_path)
+
+		wait_for(ready, timeout=START_TIMEOUT, interval=0.2)
+		yield base_url, port
+	finally:
+		stop_process(proc)
+
+
+@contextlib.contextmanager
+def start_server(site: str = "test_site") -> Iterator[str]:
+	"""``python -m benchless serve`` on a free port; yields its base URL once it answers."""
+	with _server(["serve", "--site", site], "/api/method/ping") as (url, _port):
+		yield url
+
+
+@contextlib.contextmanager
+def start_realtime(site: str = "test_site", webserver_url: str | None = None) -> Iterator[str]:
+	"""``python -m benchless realtime`` on a free port, authenticating against ``webserver_url``
+	(default: the site's webserver_port); yields its base URL once Socket.IO answers."""
+	args = ["realtime", "--site", site]
+	if webserver_url:
+		args += ["--webserver-port", str(int(webserver_url.rsplit(":", 1)[1].split("/")[0]))]
+	with _server(args, "/socket.io/?EIO=4&transport=polling") as (url, _port):
+		yield url
+
+
+def flush_queues(site: str = "test_site") -> None:
+	"""Empty this bench's RQ queues and their job registries (jobs included)."""
+	conn = redis_queue_conn(site)
+	for name in queue_names(site):
+		queue = Queue(name, connection=conn)
+		queue.empty()
+		for registry_class in (
+			StartedJobRegistry,
+			FinishedJobRegistry,
+			FailedJobRegistry,
+			DeferredJobRegistry,
+			ScheduledJobRegistry,
+		):
+			registry = registry_class(queue=queue)
+			for job_id in registry.get_job_ids():
+				registry.remove(job_id, delete_job=True)
