@@ -1,0 +1,195 @@
+"""Tenancy: the one answer to "where may this user act, and what may they do there".
+
+Contract: every access decision about Organizations, Persons, Org Members, Background Jobs and Job
+Execution Logs (permission query conditions, has_permission hooks, the API, dispatch) goes through this
+module. A user acts in an organization only through User → Person → Org Member (Active) → Organization
+(Active). Administrator and System Manager are unrestricted. Values reach SQL escaped or parameterised.
+
+Hooks mirror Frappe 15's contracts (frappe/model/db_query.py `get_permission_query_conditions`,
+frappe/permissions.py `has_controller_permissions`): query hooks return an SQL condition ("" = no
+restriction); has_permission hooks return False to deny, True or None to leave the role decision standing.
+"""
+
+from collections.abc import Iterable
+from types import MappingProxyType
+from typing import Any
+
+import frappe
+from frappe import _
+
+READ, SUBMIT, MANAGE_OWN, MANAGE_ANY = "read", "submit", "manage_own", "manage_any"
+ACTIONS = (READ, SUBMIT, MANAGE_OWN, MANAGE_ANY)
+
+# data-model.md "Organization roles": what a member may do with the jobs of that organization.
+ROLE_ACTIONS = MappingProxyType(
+	{
+		"Owner": frozenset(ACTIONS),
+		"Admin": frozenset(ACTIONS),
+		"Member": frozenset({READ, SUBMIT, MANAGE_OWN}),
+		"Viewer": frozenset({READ}),
+	}
+)
+
+# Frappe ptypes that only look at a document; every other ptype changes it.
+_READ_PTYPES = frozenset({None, "read", "select", "print", "email", "report", "export", "share"})
+_NOTHING = "1=0"
+
+_ACTIVE_MEMBERSHIPS = """
+	from `tabOrg Member` m
+	join `tabPerson` p on p.name = m.person
+	join `tabOrganization` o on o.name = m.organization
+	where p.user = %s and m.status = 'Active' and o.status = 'Active'
+"""
+
+
+def _user(user: str | None) -> str:
+	return user or frappe.session.user
+
+
+def is_unrestricted(user: str | None = None) -> bool:
+	user = _user(user)
+	return user == "Administrator" or "System Manager" in frappe.get_roles(user)
+
+
+def get_user_organizations(user: str | None = None) -> list[str]:
+	"""Active organizations where the user holds an Active membership (unrestricted users: check
+	`is_unrestricted` first; this function answers by membership only)."""
+	return frappe.db.sql_list(
+		f"select distinct m.organization {_ACTIVE_MEMBERSHIPS} order by m.organization", (_user(user),)
+	)
+
+
+def get_org_role(user: str | None, organization: str | None) -> str | None:
+	"""The user's role in the organization, or None when the membership or the organization is not Active."""
+	if not organization:
+		return None
+	rows = frappe.db.sql(
+		f"select m.role {_ACTIVE_MEMBERSHIPS} and m.organization = %s limit 1", (_user(user), organization)
+	)
+	return rows[0][0] if rows else None
+
+
+def can_act_in(organization: str | None, user: str | None = None, action: str = READ) -> bool:
+	if action not in ACTIONS:
+		raise ValueError(f"Unknown action {action!r}; expected one of {', '.join(ACTIONS)}")
+	if is_unrestricted(user):
+		return True
+	role = get_org_role(user, organization)
+	return role is not None and action in ROLE_ACTIONS.get(role, ())
+
+
+def check_org_access(organization: str | None, user: str | None = None, action: str = READ) -> None:
+	"""Raise frappe.PermissionError unless the user may perform `action` in `organization`."""
+	if not can_act_in(organization, user, action):
+		frappe.throw(
+			_("You are not permitted to {0} in organization {1}").format(
+				_(action.replace("_", " ")), frappe.bold(organization or "")
+			),
+			frappe.PermissionError,
+		)
+
+
+# Permission query conditions (hooks.permission_query_conditions)
+
+
+def _in_user_orgs(column: str, user: str | None) -> str:
+	"""`column in (<user's organizations>)`, "" for unrestricted users, a false condition for none."""
+	user = _user(user)
+	if is_unrestricted(user):
+		return ""
+	return _in(column, get_user_organizations(user))
+
+
+def _in(column: str, values: Iterable[str]) -> str:
+	escaped = ", ".join(frappe.db.escape(value) for value in values)
+	return f"{column} in ({escaped})" if escaped else _NOTHING
+
+
+def organization_query(user: str | None = None) -> str:
+	return _in_user_orgs("`tabOrganization`.`name`", user)
+
+
+def org_member_query(user: str | None = None) -> str:
+	return _in_user_orgs("`tabOrg Member`.`organization`", user)
+
+
+def background_job_query(user: str | None = None) -> str:
+	return _in_user_orgs("`tabBackground Job`.`organization`", user)
+
+
+def job_execution_log_query(user: str | None = None) -> str:
+	return _in_user_orgs("`tabJob Execution Log`.`organization`", user)
+
+
+def person_query(user: str | None = None) -> str:
+	"""Own Person, plus Persons with a membership in one of the user's organizations."""
+	user = _user(user)
+	if is_unrestricted(user):
+		return ""
+	own = f"`tabPerson`.`user` = {frappe.db.escape(user)}"
+	organizations = get_user_organizations(user)
+	if not organizations:
+		return own
+	shared = _in("m.organization", organizations)
+	return f"({own} or `tabPerson`.`name` in (select m.person from `tabOrg Member` m where {shared}))"
+
+
+# has_permission hooks (hooks.has_permission)
+
+
+def _doc_verdict(
+	organization: str | None, ptype: str | None, user: str | None, owner: str | None = None
+) -> bool:
+	"""Reading needs membership; creating needs submit rights; changing needs manage rights
+	(own documents: manage_own, anyone's: manage_any)."""
+	if ptype in _READ_PTYPES:
+		return can_act_in(organization, user, READ)
+	if ptype == "create":
+		return can_act_in(organization, user, SUBMIT)
+	action = MANAGE_OWN if owner and owner == _user(user) else MANAGE_ANY
+	return can_act_in(organization, user, action)
+
+
+def has_organization_permission(doc: Any, ptype: str | None = None, user: str | None = None) -> bool:
+	if ptype in _READ_PTYPES:
+		return can_act_in(doc.name, user, READ)
+	return can_act_in(doc.name, user, MANAGE_ANY)
+
+
+def has_person_permission(doc: Any, ptype: str | None = None, user: str | None = None) -> bool:
+	user = _user(user)
+	if is_unrestricted(user) or doc.get("user") == user:
+		return True
+	if ptype not in _READ_PTYPES:
+		return False
+	organizations = get_user_organizations(user)
+	if not organizations or not doc.name:
+		return False
+	return bool(
+		frappe.db.sql(
+			"select 1 from `tabOrg Member` where person = %s and organization in %s limit 1",
+			(doc.name, tuple(organizations)),
+		)
+	)
+
+
+def has_org_member_permission(doc: Any, ptype: str | None = None, user: str | None = None) -> bool:
+	if ptype in _READ_PTYPES:
+		return can_act_in(doc.get("organization"), user, READ)
+	return can_act_in(doc.get("organization"), user, MANAGE_ANY)
+
+
+def has_background_job_permission(doc: Any, ptype: str | None = None, user: str | None = None) -> bool:
+	return _doc_verdict(
+		doc.get("organization"), ptype, user, owner=doc.get("submitted_by") or doc.get("owner")
+	)
+
+
+def has_job_execution_log_permission(doc: Any, ptype: str | None = None, user: str | None = None) -> bool:
+	organization = doc.get("organization") or frappe.db.get_value(
+		"Background Job", doc.get("job"), "organization"
+	)
+	# Logs are written by the engine alone; people only read them.
+	if ptype not in _READ_PTYPES:
+		return is_unrestricted(user)
+	return can_act_in(organization, user, READ)

@@ -1,0 +1,100 @@
+# Copyright (c) 2025, Dartwing and contributors
+# For license information, please see license.txt
+"""Background Job: one submitted unit of work and its execution state.
+
+Contract: this controller never writes `status` (nor any execution field): the engine's single transition
+function is the only writer, with a compare-and-set in SQL. The controller only checks what a submitter
+controls (parameters; Select options are checked by Frappe) and declares the indexes every engine and API query is served by.
+"""
+
+import json
+
+import frappe
+from frappe import _
+from frappe.model.document import Document
+
+from dartwing.dartwing_core.background_jobs import config
+
+
+class BackgroundJob(Document):
+	# begin: auto-generated types
+	# This code is auto-generated. Do not modify anything in this block.
+
+	from typing import TYPE_CHECKING
+
+	if TYPE_CHECKING:
+		from frappe.types import DF
+
+		from dartwing.dartwing_core.doctype.background_job_dependency.background_job_dependency import (
+			BackgroundJobDependency,
+		)
+
+		attempts: DF.JSON | None
+		cancel_requested: DF.Check
+		canceled_at: DF.Datetime | None
+		canceled_by: DF.Link | None
+		completed_at: DF.Datetime | None
+		dedup_key: DF.Data | None
+		depends_on: DF.Table[BackgroundJobDependency]
+		enqueued_at: DF.Datetime | None
+		error_message: DF.Text | None
+		error_traceback: DF.Code | None
+		error_type: DF.Data | None
+		heartbeat_at: DF.Datetime | None
+		job_type: DF.Link
+		max_retries: DF.Int
+		next_retry_at: DF.Datetime | None
+		organization: DF.Link
+		output_reference: DF.Data | None
+		parameters: DF.JSON | None
+		params_hash: DF.Data | None
+		priority: DF.Literal["Low", "Normal", "High", "Critical"]
+		progress: DF.Percent
+		progress_message: DF.Data | None
+		queue: DF.Data | None
+		result: DF.JSON | None
+		retry_count: DF.Int
+		rq_job_id: DF.Data | None
+		started_at: DF.Datetime | None
+		status: DF.Literal[
+			"Pending", "Queued", "Running", "Completed", "Failed", "Timed Out", "Canceled", "Dead Letter"
+		]
+		submitted_by: DF.Link | None
+		timeout_seconds: DF.Int
+		worker: DF.Data | None
+	# end: auto-generated types
+
+	def validate(self) -> None:
+		self.validate_parameters()
+
+	def validate_parameters(self) -> None:
+		parameters = self.parameters
+		if parameters in (None, ""):
+			return
+		if isinstance(parameters, str):
+			try:
+				parameters = json.loads(parameters)
+			except ValueError:
+				frappe.throw(_("Parameters must be valid JSON"))
+		if not isinstance(parameters, dict):
+			frappe.throw(_("Parameters must be a JSON object"))
+		size = len(json.dumps(parameters, default=str).encode())
+		if size > config.MAX_PARAMETERS_BYTES:
+			frappe.throw(
+				_("Parameters are {0} bytes; the limit is {1} bytes").format(
+					size, config.MAX_PARAMETERS_BYTES
+				)
+			)
+
+
+def on_doctype_update() -> None:
+	# One index per engine/API query shape (data-model.md); dedup_key is unique in the JSON.
+	for fields in (
+		["status", "organization", "priority", "creation"],  # dispatch, per-organization caps
+		["organization", "creation"],  # list_jobs
+		["job_type", "organization", "creation"],  # rate limit, metrics by type
+		["status", "next_retry_at"],  # retry sweep
+		["status", "heartbeat_at"],  # stale-worker sweep
+		["status", "completed_at"],  # retention, metrics windows
+	):
+		frappe.db.add_index("Background Job", fields)

@@ -1,0 +1,58 @@
+# Copyright (c) 2025, Dartwing and contributors
+# For license information, please see license.txt
+"""Job Execution Log: one row per status change of a Background Job (who, when, why, which attempt).
+
+Contract: rows are written only by the engine's transition function, never edited. `clear_old_logs`
+is the retention entry point (as Frappe's own log doctypes have), deleting in short batches.
+"""
+
+import frappe
+from frappe.model.document import Document
+from frappe.utils import add_days, now_datetime
+
+from dartwing.dartwing_core.background_jobs import config
+
+
+class JobExecutionLog(Document):
+	# begin: auto-generated types
+	# This code is auto-generated. Do not modify anything in this block.
+
+	from typing import TYPE_CHECKING
+
+	if TYPE_CHECKING:
+		from frappe.types import DF
+
+		actor: DF.Link | None
+		attempt: DF.Int
+		from_status: DF.Data | None
+		job: DF.Link
+		message: DF.SmallText | None
+		organization: DF.Link | None
+		timestamp: DF.Datetime | None
+		to_status: DF.Data | None
+		worker: DF.Data | None
+	# end: auto-generated types
+
+	def before_insert(self) -> None:
+		self.timestamp = self.timestamp or now_datetime()
+
+	@staticmethod
+	def clear_old_logs(days: int = config.RETENTION_DAYS) -> int:
+		"""Delete log rows older than `days` days, in batches; return how many were deleted."""
+		cutoff = add_days(now_datetime(), -days)
+		deleted = 0
+		while True:
+			names = frappe.db.sql_list(
+				"select name from `tabJob Execution Log` where `timestamp` < %s limit %s",
+				(cutoff, config.PURGE_BATCH_SIZE),
+			)
+			if not names:
+				return deleted
+			placeholders = ", ".join(["%s"] * len(names))
+			frappe.db.sql(f"delete from `tabJob Execution Log` where name in ({placeholders})", tuple(names))
+			deleted += len(names)
+
+
+def on_doctype_update() -> None:
+	frappe.db.add_index("Job Execution Log", ["job", "timestamp"])
+	frappe.db.add_index("Job Execution Log", ["timestamp"])

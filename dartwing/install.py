@@ -1,0 +1,120 @@
+"""Install-time setup: the demo Job Types (after_install / after_migrate) and the demo tenants.
+
+Contract: everything here is idempotent. Demo Job Types are inserted when missing and left alone when
+present (an operator may have tuned them in desk). `create_demo_data` is what
+`python -m benchless setup --demo` runs on the run site; it commits.
+"""
+
+import frappe
+
+DEMO_PASSWORD = "demo-password"
+
+DEMO_JOB_TYPES = (
+	{"job_type_name": "demo_noop", "description": "Does nothing; engine overhead"},
+	{"job_type_name": "demo_echo", "description": "Returns its parameters"},
+	{"job_type_name": "demo_sleep", "description": "Sleeps with progress; parameters: seconds, steps"},
+	{
+		"job_type_name": "demo_sleep_uncooperative",
+		"description": "Sleeps without checkpoints; for force-stop and timeout",
+		"timeout_seconds": 60,
+	},
+	{
+		"job_type_name": "demo_flaky",
+		"description": "Fails transiently fail_times times, then succeeds",
+		"backoff_base_seconds": 1,
+		"backoff_max_seconds": 10,
+	},
+	{"job_type_name": "demo_fail", "description": "Always fails permanently", "max_retries": 0},
+)
+
+DEMO_ORGANIZATIONS = (("Acme Corp", "Active"), ("Globex", "Active"), ("Initech", "Suspended"))
+
+# (email, first name, organization, org role, site roles)
+DEMO_USERS = (
+	("alice@acme.test", "Alice", "Acme Corp", "Owner", ()),
+	("bob@acme.test", "Bob", "Acme Corp", "Member", ()),
+	("carol@globex.test", "Carol", "Globex", "Admin", ()),
+	("ops@dartwing.test", "Ops", None, None, ("System Manager",)),
+)
+
+
+def after_install() -> None:
+	create_demo_job_types()
+
+
+def after_migrate() -> None:
+	create_demo_job_types()
+
+
+def create_demo_job_types() -> None:
+	for spec in DEMO_JOB_TYPES:
+		name = spec["job_type_name"]
+		if frappe.db.exists("Job Type", name):
+			continue
+		doc = frappe.get_doc(
+			{"doctype": "Job Type", "handler": f"dartwing.demo.{name}", "enabled": 1, **spec}
+		)
+		doc.insert(ignore_permissions=True)
+
+
+def create_demo_data() -> None:
+	"""Demo organizations, users (password "demo-password"), their Persons and memberships; commits."""
+	create_demo_job_types()
+	for org_name, status in DEMO_ORGANIZATIONS:
+		ensure_organization(org_name, status)
+	for email, first_name, organization, org_role, roles in DEMO_USERS:
+		ensure_user(email, first_name, roles)
+		person = ensure_person(email, first_name)
+		if organization:
+			ensure_membership(person, organization, org_role)
+	frappe.db.commit()
+
+
+def ensure_organization(org_name: str, status: str = "Active") -> str:
+	if not frappe.db.exists("Organization", org_name):
+		frappe.get_doc({"doctype": "Organization", "org_name": org_name, "status": status}).insert(
+			ignore_permissions=True
+		)
+	return org_name
+
+
+def ensure_user(email: str, first_name: str, roles: tuple[str, ...] = ()) -> str:
+	if frappe.db.exists("User", email):
+		return email
+	user = frappe.get_doc(
+		{
+			"doctype": "User",
+			"email": email,
+			"first_name": first_name,
+			"enabled": 1,
+			"send_welcome_email": 0,
+			"new_password": DEMO_PASSWORD,
+			"roles": [{"role": role} for role in roles],
+		}
+	)
+	user.insert(ignore_permissions=True)
+	return user.name
+
+
+def ensure_person(user: str, full_name: str | None = None) -> str:
+	existing = frappe.db.get_value("Person", {"user": user}, "name")
+	if existing:
+		return existing
+	person = frappe.get_doc({"doctype": "Person", "user": user, "full_name": full_name})
+	return person.insert(ignore_permissions=True).name
+
+
+def ensure_membership(person: str, organization: str, role: str = "Member", status: str = "Active") -> str:
+	existing = frappe.db.get_value("Org Member", {"person": person, "organization": organization}, "name")
+	if existing:
+		return existing
+	member = frappe.get_doc(
+		{
+			"doctype": "Org Member",
+			"person": person,
+			"organization": organization,
+			"role": role,
+			"status": status,
+		}
+	)
+	return member.insert(ignore_permissions=True).name

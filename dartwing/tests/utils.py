@@ -1,0 +1,61 @@
+"""Test helpers shared by dartwing's doctype, integration and engine tests.
+
+Each helper is idempotent (returns the existing record when called twice) and leaves committing to the
+test class (FrappeTestCase rolls back what a test class wrote).
+"""
+
+from collections.abc import Iterable
+
+import frappe
+
+from dartwing.install import ensure_membership, ensure_organization, ensure_person
+
+
+def make_user(email: str, roles: Iterable[str] = ()) -> str:
+	"""A System User with the given site roles (added to an existing user if missing)."""
+	roles = list(roles)
+	if not frappe.db.exists("User", email):
+		user = frappe.get_doc(
+			{
+				"doctype": "User",
+				"email": email,
+				"first_name": email.split("@")[0].title(),
+				"enabled": 1,
+				"send_welcome_email": 0,
+				"roles": [{"role": role} for role in roles],
+			}
+		)
+		return user.insert(ignore_permissions=True).name
+	user = frappe.get_doc("User", email)
+	missing = [role for role in roles if role not in {row.role for row in user.get("roles", [])}]
+	for role in missing:
+		user.append("roles", {"role": role})
+	if missing:
+		user.save(ignore_permissions=True)
+	return email
+
+
+def make_org(name: str, status: str = "Active") -> str:
+	"""An Organization; an existing one is set to `status`."""
+	ensure_organization(name, status)
+	if frappe.db.get_value("Organization", name, "status") != status:
+		org = frappe.get_doc("Organization", name)
+		org.status = status
+		org.save(ignore_permissions=True)
+	return name
+
+
+def make_person(user: str) -> str:
+	return ensure_person(user, user.split("@")[0].title())
+
+
+def make_member(user: str, org: str, role: str = "Member", status: str = "Active") -> str:
+	"""The user's Org Member row in `org` (creating the user's Person if needed), set to role and status."""
+	make_org(org) if not frappe.db.exists("Organization", org) else None
+	person = make_person(user)
+	name = ensure_membership(person, org, role, status)
+	member = frappe.get_doc("Org Member", name)
+	if (member.role, member.status) != (role, status):
+		member.role, member.status = role, status
+		member.save(ignore_permissions=True)
+	return name
