@@ -1,0 +1,178 @@
+"""Building HTTP responses from ``frappe.local.response``.
+
+Mirrors ``frappe/utils/response.py`` (Frappe 15) for the JSON, redirect and page response types:
+``build_response(response_type)`` serialises ``frappe.local.response``; ``as_json`` adds the v1 log keys
+(``_server_messages`` as a JSON string of JSON-encoded msgprint dicts, ``_debug_messages``,
+``_error_message``) or the v2 ones (``messages``, ``debug``); ``report_error(status_code)`` adds
+``exc_type`` (v1) or ``errors`` (v2) for the exception being handled. Tracebacks are only added when
+System Settings ``allow_error_traceback`` is on, which benchless never turns on.
+"""
+
+import datetime
+import decimal
+import json
+import sys
+import uuid
+from collections.abc import Iterable
+from re import Match
+from typing import Any
+
+from werkzeug.local import LocalProxy
+from werkzeug.utils import redirect as werkzeug_redirect
+from werkzeug.wrappers import Response
+
+import frappe
+
+
+def report_error(status_code: int) -> Response:
+	"""JSON error response for the exception currently being handled."""
+	from frappe.api import ApiVersion, get_api_version
+
+	exc_type, exc_value, _tb = sys.exc_info()
+	allow_traceback = _traceback_allowed(status_code)
+	traceback = frappe.get_traceback() if allow_traceback else ""
+	type_name = exc_type.__name__ if exc_type else "Exception"
+
+	if get_api_version() == ApiVersion.V2:
+		error_log = {"type": type_name}
+		if allow_traceback:
+			error_log["exception"] = traceback
+		_link_error_with_message_log(error_log, exc_value, frappe.local.message_log)
+		frappe.local.response.errors = [error_log]
+	else:
+		if allow_traceback:
+			frappe.local.response.exception = traceback.splitlines()[-1]
+		frappe.local.response["exc_type"] = type_name
+
+	response = build_response("json")
+	response.status_code = status_code
+	return response
+
+
+def _traceback_allowed(status_code: int) -> bool:
+	settings_allow = bool(_system_setting("allow_error_traceback"))
+	return (
+		settings_allow
+		and not frappe.local.flags.disable_traceback
+		and (status_code != 404 or bool(frappe.local.conf.get("logging")))
+	)
+
+
+def _system_setting(key: str) -> Any:
+	getter = getattr(frappe, "get_system_settings", None)
+	if not getter or not getattr(frappe.local, "db", None):
+		return None
+	try:
+		return getter(key)
+	except Exception:
+		return None
+
+
+def _link_error_with_message_log(error_log: dict, exception: BaseException | None, message_log: list) -> None:
+	exc_id = getattr(exception, "__frappe_exc_id", None)
+	for message in list(message_log):
+		if exc_id and message.get("__frappe_exc_id") == exc_id:
+			error_log.update(message)
+			message_log.remove(message)
+			error_log.pop("raise_exception", None)
+			error_log.pop("__frappe_exc_id", None)
+			return
+
+
+def build_response(response_type: str | None = None) -> Response:
+	"""Serialise ``frappe.local.response`` as its ``type`` (or ``response_type``) says."""
+	response = frappe.local.response
+	if "docs" in response and not response.get("docs"):
+		del response["docs"]
+	builders = {"json": as_json, "redirect": redirect, "page": as_page}
+	return builders[response.get("type") or response_type]()
+
+
+def as_json() -> Response:
+	"""JSON response with status ``response.http_status_code`` (removed from the body) or 200."""
+	make_logs()
+	body = frappe.local.response
+	response = Response()
+	if body.get("http_status_code"):
+		response.status_code = body.pop("http_status_code")
+	response.mimetype = "application/json"
+	response.data = json.dumps(body, default=json_handler, separators=(",", ":"))
+	return response
+
+
+def make_logs() -> None:
+	"""Attach the message / debug logs to the response in the format of the API version."""
+	from frappe.api import ApiVersion, get_api_version
+
+	response = frappe.local.response
+	message_log = getattr(frappe.local, "message_log", None) or []
+	debug_log = getattr(frappe.local, "debug_log", None) or []
+	if get_api_version() == ApiVersion.V2:
+		if message_log:
+			response["messages"] = message_log
+		if debug_log:
+			response["debug"] = [{"message": m} for m in debug_log]
+		return
+
+	if message_log:
+		response["_server_messages"] = json.dumps([json.dumps(_plain(m)) for m in message_log])
+	if debug_log:
+		response["_debug_messages"] = json.dumps(debug_log)
+	if frappe.local.flags.error_message:
+		response["_error_message"] = frappe.local.flags.error_message
+
+
+def _plain(message: Any) -> Any:
+	return dict(message) if isinstance(message, dict) else message
+
+
+def json_handler(obj: Any) -> Any:
+	"""``json.dumps`` default: the conversions Frappe applies to values it sends over HTTP."""
+	if isinstance(obj, datetime.date | datetime.datetime | datetime.time):
+		return str(obj)
+	if isinstance(obj, datetime.timedelta):
+		return _format_timedelta(obj)
+	if isinstance(obj, decimal.Decimal):
+		return float(obj)
+	if isinstance(obj, LocalProxy):
+		return str(obj)
+	if hasattr(obj, "as_dict") and callable(obj.as_dict):
+		# a Document (BaseDocument) serialises as its dict without nulls
+		try:
+			return obj.as_dict(no_nulls=True)
+		except TypeError:
+			return obj.as_dict()
+	if isinstance(obj, Iterable):
+		return list(obj)
+	if isinstance(obj, Match):
+		return obj.string
+	if type(obj) is type or isinstance(obj, Exception) or callable(obj):
+		return repr(obj)
+	if isinstance(obj, uuid.UUID):
+		return str(obj)
+	if hasattr(obj, "__value__"):
+		return obj.__value__()
+	raise TypeError(f"Object of type {type(obj)} with value of {obj!r} is not JSON serializable")
+
+
+def _format_timedelta(delta: datetime.timedelta) -> str:
+	# Frappe prints timedeltas as H:MM:SS[.ffffff] with hours that may exceed 24
+	total = delta.total_seconds()
+	hours, remainder = divmod(int(total), 3600)
+	minutes, seconds = divmod(remainder, 60)
+	text = f"{hours}:{minutes:02d}:{seconds:02d}"
+	if delta.microseconds:
+		text += f".{delta.microseconds:06d}"
+	return text
+
+
+def redirect() -> Response:
+	return werkzeug_redirect(frappe.local.response.location)
+
+
+def as_page() -> Response:
+	from frappe.website.serve import get_response
+
+	return get_response(
+		frappe.local.response["route"], http_status_code=frappe.local.response.get("http_status_code")
+	)

@@ -1,0 +1,1 @@
+"""Website pages served from the apps' ``www`` folders (see ``frappe.website.serve``)."""

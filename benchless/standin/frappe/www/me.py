@@ -1,0 +1,18 @@
+"""The account page (``/me``).
+
+Mirrors ``frappe/www/me.py`` (Frappe 15): Guests may not see it (PermissionError, which the website
+server turns into a redirect to ``/login?redirect-to=/me``).
+"""
+
+import frappe
+from frappe import _
+
+no_cache = True
+
+
+def get_context(context: frappe._dict) -> frappe._dict:
+	if frappe.session.user == "Guest":
+		frappe.throw(_("You need to be logged in to access this page"), frappe.PermissionError)
+	context.full_name = frappe.db.get_value("User", frappe.session.user, "full_name")
+	context.title = _("My Account")
+	return context
