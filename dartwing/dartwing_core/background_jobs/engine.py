@@ -54,6 +54,7 @@ def submit_job(
 	"""Create a Background Job for ``organization`` and return it (``flags.deduplicated`` tells reuse)."""
 	settings = _load_job_type(job_type)
 	permissions.check_org_access(organization, action="submit")
+	_check_organization_exists(organization)
 	_check_required_permission(settings)
 	params_json = _validate_parameters(parameters)
 	priority = _validate_priority(priority or settings.default_priority or "Normal")
@@ -139,6 +140,12 @@ def _load_job_type(job_type: str) -> frappe._dict:
 	if not rows[0].enabled:
 		frappe.throw(_("Job Type {0} is disabled").format(job_type), frappe.ValidationError)
 	return rows[0]
+
+
+def _check_organization_exists(organization: str) -> None:
+	# Members only reach here for their own (existing) organizations; this guards unrestricted users.
+	if not frappe.db.exists("Organization", organization):
+		frappe.throw(_("Organization {0} not found").format(organization), frappe.DoesNotExistError)
 
 
 def _check_required_permission(settings: frappe._dict) -> None:

@@ -346,6 +346,11 @@ def _record_success(job: frappe._dict, result: Any, output_reference: str | None
 		)
 
 
+def record_failure(job: frappe._dict, exc: BaseException, *, traceback_text: str = "") -> None:
+	"""Record a failed attempt of a Running job (used by the stale-worker sweep). No commit."""
+	_record_failure(job, exc, traceback_text=traceback_text, settings=_settings(job.job_type))
+
+
 def _record_failure(
 	job: frappe._dict | None, exc: BaseException, *, traceback_text: str, settings: frappe._dict
 ) -> None:
@@ -361,7 +366,8 @@ def _record_failure(
 		)
 		return
 	timed_out = isinstance(exc, JobTimedOut) or type(exc).__name__ in RQ_TIMEOUT_EXCEPTIONS
-	policy = retry.RetryPolicy.from_job_type(settings)
+	# The job keeps the retry budget it was given at submission (or by a person's retry).
+	policy = retry.RetryPolicy.from_job_type({**(settings or {}), "max_retries": job.max_retries})
 	basis = TransientError(str(exc)) if timed_out else exc
 	decision = retry.decide(basis, retry_count=int(job.retry_count or 0), policy=policy, now=now_datetime())
 	updates = _failure_updates(job, exc, traceback_text, timed_out)

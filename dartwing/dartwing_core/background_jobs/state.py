@@ -133,6 +133,16 @@ def load(job_name: str, *, for_update: bool = False) -> frappe._dict | None:
 	return rows[0] if rows else None
 
 
+def delete_jobs(names: list[str]) -> None:
+	"""Delete jobs with their Job Execution Log and dependency rows (no commit)."""
+	if not names:
+		return
+	values = {"names": tuple(names)}
+	frappe.db.sql("DELETE FROM `tabJob Execution Log` WHERE job IN %(names)s", values)
+	frappe.db.sql("DELETE FROM `tabBackground Job Dependency` WHERE parent IN %(names)s", values)
+	frappe.db.sql("DELETE FROM `tabBackground Job` WHERE name IN %(names)s", values)
+
+
 def _check_columns(columns: Mapping[str, Any], allowed: frozenset[str]) -> None:
 	unknown = set(columns) - allowed
 	if unknown:

@@ -1,0 +1,109 @@
+"""Whitelisted job API: /api/method/dartwing.jobs.<name> (also reachable at this module's path).
+
+Contract: every endpoint is type-annotated, checks permission first, and stays thin: the work is
+done by the engine. Jobs of organizations the caller does not belong to are answered exactly like
+jobs that do not exist (404). State-changing endpoints accept POST only. Documented in
+specs/011-background-job-engine/contracts/api.md.
+"""
+
+from typing import Any
+
+import frappe
+from frappe import _
+from frappe.rate_limiter import rate_limit
+
+from dartwing.dartwing_core.background_jobs import config, dead_letter, engine, queries
+
+SUBMIT_RATE_LIMIT = (
+	600  # HTTP submissions per user per window (the Job Type's per-organization limit also applies)
+)
+SUBMIT_RATE_WINDOW_SECONDS = 60
+
+
+@frappe.whitelist(methods=["POST"])
+@rate_limit(limit=SUBMIT_RATE_LIMIT, seconds=SUBMIT_RATE_WINDOW_SECONDS, ip_based=False)
+def submit_job(
+	job_type: str,
+	organization: str,
+	parameters: dict | None = None,
+	priority: str | None = None,
+	depends_on: list | None = None,
+) -> dict[str, Any]:
+	"""Submit a job; returns at once with its id and status (the work happens in a worker)."""
+	job = engine.submit_job(job_type, organization, parameters, priority=priority, depends_on=depends_on)
+	return {"job_id": job.name, "status": job.status, "deduplicated": bool(job.flags.deduplicated)}
+
+
+@frappe.whitelist(methods=["GET", "POST"])
+def get_job_status(job_id: str) -> dict[str, Any]:
+	"""Status, progress, retries, result or error and timestamps of one job."""
+	engine.get_job_for_user(job_id)
+	return queries.job_status(job_id)
+
+
+@frappe.whitelist(methods=["GET", "POST"])
+def list_jobs(
+	organization: str | None = None,
+	status: str | None = None,
+	job_type: str | None = None,
+	from_date: str | None = None,
+	to_date: str | None = None,
+	limit: int = config.LIST_LIMIT_DEFAULT,
+	start: int = 0,
+) -> dict[str, Any]:
+	"""The caller's organizations' jobs, newest first, with the total for paging."""
+	filters = {"organization": organization, "status": status, "job_type": job_type}
+	return queries.list_jobs(filters, from_date=from_date, to_date=to_date, limit=limit, start=start)
+
+
+@frappe.whitelist(methods=["GET", "POST"])
+def get_job_history(job_id: str) -> dict[str, Any]:
+	"""Every status change of a job with actor, time, message and attempt number."""
+	engine.get_job_for_user(job_id)
+	return {"job_id": job_id, "history": queries.history(job_id)}
+
+
+@frappe.whitelist(methods=["POST"])
+def cancel_job(job_id: str) -> dict[str, Any]:
+	"""Cancel a job: at once if it waits, at its next checkpoint if it runs."""
+	return dict(engine.cancel_job(job_id))
+
+
+@frappe.whitelist(methods=["POST"])
+def retry_job(job_id: str) -> dict[str, Any]:
+	"""Retry a Failed, Timed Out, Canceled or Dead Letter job with a fresh retry budget."""
+	return dict(engine.retry_job(job_id))
+
+
+@frappe.whitelist(methods=["GET", "POST"])
+def get_dead_letter_jobs(
+	organization: str | None = None,
+	job_type: str | None = None,
+	error_type: str | None = None,
+	from_date: str | None = None,
+	to_date: str | None = None,
+	limit: int = config.LIST_LIMIT_DEFAULT,
+	start: int = 0,
+) -> dict[str, Any]:
+	"""System Manager: dead-lettered jobs of every organization with full error context."""
+	return dead_letter.list_dead_letters(
+		organization=organization,
+		job_type=job_type,
+		error_type=error_type,
+		from_date=from_date,
+		to_date=to_date,
+		limit=limit,
+		start=start,
+	)
+
+
+@frappe.whitelist(methods=["POST"])
+def retry_dead_letter_jobs(job_ids: list) -> dict[str, Any]:
+	"""System Manager: put dead-lettered jobs back to Pending with a fresh retry budget."""
+	return dead_letter.retry_dead_letters(job_ids)
+
+
+@frappe.whitelist(methods=["POST"])
+def delete_dead_letter_jobs(job_ids: list) -> dict[str, Any]:
+	"""System Manager: delete dead-lettered jobs and their logs."""
+	return dead_letter.delete_dead_letters(job_ids)

@@ -1,0 +1,79 @@
+"""The dead letter queue: jobs that failed for good, for System Managers to inspect, retry or delete.
+
+Contract: only System Managers (and Administrator) reach these functions; they see every
+organization. A dead-lettered job keeps its error type, message, traceback and every attempt
+(``attempts``). Retry puts a job back to Pending with a fresh retry budget, logged with who did it;
+delete removes the job with its log and dependency rows. Bulk calls report per job and never stop
+half-way on one bad id.
+"""
+
+from typing import Any
+
+import frappe
+from frappe import _
+
+from dartwing.dartwing_core.background_jobs import config, engine, queries, state
+from dartwing.dartwing_core.background_jobs.transitions import JobStatus
+
+ADMIN_ROLE = "System Manager"
+MAX_BULK = 500  # job ids per retry / delete call
+
+
+def list_dead_letters(
+	*,
+	organization: str | None = None,
+	job_type: str | None = None,
+	error_type: str | None = None,
+	from_date: Any = None,
+	to_date: Any = None,
+	limit: int = config.LIST_LIMIT_DEFAULT,
+	start: int = 0,
+) -> dict[str, Any]:
+	frappe.only_for(ADMIN_ROLE)
+	filters = {"status": JobStatus.DEAD_LETTER.value, "organization": organization, "job_type": job_type}
+	filters["error_type"] = error_type
+	return queries.list_jobs(
+		filters, from_date=from_date, to_date=to_date, limit=limit, start=start, detail=True
+	)
+
+
+def retry_dead_letters(job_ids: list[str]) -> dict[str, Any]:
+	frappe.only_for(ADMIN_ROLE)
+	done, failed = [], {}
+	for job_id in _bulk_ids(job_ids):
+		job = state.load(job_id)
+		if not job or job.status != JobStatus.DEAD_LETTER.value:
+			failed[job_id] = _("not in the dead letter queue")
+			continue
+		engine.retry_job(job_id, by_admin=True)
+		done.append(job_id)
+	return {"retried": done, "failed": failed}
+
+
+def delete_dead_letters(job_ids: list[str]) -> dict[str, Any]:
+	frappe.only_for(ADMIN_ROLE)
+	ids = _bulk_ids(job_ids)
+	found = set(
+		frappe.db.sql_list(
+			"SELECT name FROM `tabBackground Job` WHERE name IN %(ids)s AND status = 'Dead Letter' FOR UPDATE",
+			{"ids": tuple(ids)},
+		)
+	)
+	state.delete_jobs(sorted(found))
+	frappe.logger("dartwing.jobs").info(f"{frappe.session.user} deleted dead-letter jobs {sorted(found)}")
+	return {
+		"deleted": [job_id for job_id in ids if job_id in found],
+		"failed": {job_id: _("not in the dead letter queue") for job_id in ids if job_id not in found},
+	}
+
+
+def _bulk_ids(job_ids: Any) -> list[str]:
+	if isinstance(job_ids, str):
+		job_ids = frappe.parse_json(job_ids) if job_ids.startswith("[") else [job_ids]
+	if not isinstance(job_ids, list | tuple) or not all(isinstance(i, str) and i for i in job_ids):
+		frappe.throw(_("job_ids must be a list of job IDs"), frappe.ValidationError)
+	if not job_ids:
+		frappe.throw(_("job_ids must not be empty"), frappe.ValidationError)
+	if len(job_ids) > MAX_BULK:
+		frappe.throw(_("At most {0} jobs per call").format(MAX_BULK), frappe.ValidationError)
+	return list(dict.fromkeys(job_ids))

@@ -1,0 +1,170 @@
+"""Read side of the engine: a job's status, lists and history, shaped for the API.
+
+Contract: callers pass only fixed column names; every value is a query parameter. Users are limited
+to their organizations (``permissions.get_user_organizations``); unrestricted users see all. Dates
+are ISO 8601 strings; JSON columns are returned parsed.
+"""
+
+from typing import Any
+
+import frappe
+from frappe import _
+from frappe.utils import get_datetime
+
+from dartwing.dartwing_core.background_jobs import config, permissions
+
+SUMMARY_COLUMNS = (
+	"name",
+	"job_type",
+	"organization",
+	"status",
+	"priority",
+	"progress",
+	"progress_message",
+	"retry_count",
+	"max_retries",
+	"next_retry_at",
+	"output_reference",
+	"error_type",
+	"error_message",
+	"submitted_by",
+	"creation",
+	"enqueued_at",
+	"started_at",
+	"completed_at",
+	"canceled_at",
+	"canceled_by",
+	"cancel_requested",
+)
+DETAIL_COLUMNS = (*SUMMARY_COLUMNS, "result", "error_traceback", "attempts", "parameters")
+FILTER_COLUMNS = frozenset({"organization", "status", "job_type", "error_type", "submitted_by"})
+
+
+def job_status(job_id: str) -> dict[str, Any]:
+	row = frappe.db.sql(
+		f"SELECT {_columns(DETAIL_COLUMNS)} FROM `tabBackground Job` WHERE name = %s", (job_id,), as_dict=True
+	)[0]
+	return serialize(row, detail=True)
+
+
+def list_jobs(
+	filters: dict[str, Any],
+	*,
+	from_date: Any = None,
+	to_date: Any = None,
+	limit: int = config.LIST_LIMIT_DEFAULT,
+	start: int = 0,
+	detail: bool = False,
+) -> dict[str, Any]:
+	where, values = _conditions(filters, from_date, to_date)
+	if where is None:
+		return {"jobs": [], "total": 0}
+	values.update(limit=_bounded_limit(limit), start=max(int(start or 0), 0))
+	columns = DETAIL_COLUMNS if detail else SUMMARY_COLUMNS
+	rows = frappe.db.sql(
+		f"""SELECT {_columns(columns)} FROM `tabBackground Job` WHERE {where}
+		ORDER BY creation DESC, name DESC LIMIT %(limit)s OFFSET %(start)s""",
+		values,
+		as_dict=True,
+	)
+	total = frappe.db.sql(f"SELECT COUNT(*) FROM `tabBackground Job` WHERE {where}", values)[0][0]
+	return {"jobs": [serialize(row, detail=detail) for row in rows], "total": int(total)}
+
+
+def history(job_id: str) -> list[dict[str, Any]]:
+	rows = frappe.db.sql(
+		"""SELECT from_status, to_status, `timestamp`, actor, message, attempt, worker
+		FROM `tabJob Execution Log` WHERE job = %s ORDER BY `timestamp`, creation""",
+		(job_id,),
+		as_dict=True,
+	)
+	return [
+		{
+			"from_status": row.from_status or None,
+			"to_status": row.to_status,
+			"timestamp": _iso(row.timestamp),
+			"actor": row.actor,
+			"message": row.message,
+			"attempt": int(row.attempt or 0),
+			"worker": row.worker or None,
+		}
+		for row in rows
+	]
+
+
+def serialize(row: dict[str, Any], *, detail: bool = False) -> dict[str, Any]:
+	job = {
+		"job_id": row["name"],
+		"job_type": row["job_type"],
+		"organization": row["organization"],
+		"status": row["status"],
+		"priority": row["priority"],
+		"progress": float(row["progress"] or 0),
+		"progress_message": row["progress_message"] or "",
+		"retry_count": int(row["retry_count"] or 0),
+		"max_retries": int(row["max_retries"] or 0),
+		"next_retry_at": _iso(row["next_retry_at"]),
+		"output_reference": row["output_reference"],
+		"error": {"type": row["error_type"], "message": row["error_message"]} if row["error_type"] else None,
+		"submitted_by": row["submitted_by"],
+		"created_at": _iso(row["creation"]),
+		"enqueued_at": _iso(row["enqueued_at"]),
+		"started_at": _iso(row["started_at"]),
+		"completed_at": _iso(row["completed_at"]),
+		"canceled_at": _iso(row["canceled_at"]),
+		"canceled_by": row["canceled_by"],
+		"cancel_requested": bool(row["cancel_requested"]),
+	}
+	if detail:
+		job["result"] = frappe.parse_json(row["result"]) if row.get("result") else None
+		job["parameters"] = frappe.parse_json(row["parameters"]) if row.get("parameters") else {}
+		job["attempts"] = frappe.parse_json(row["attempts"]) if row.get("attempts") else []
+		if job["error"]:
+			job["error"]["traceback"] = row.get("error_traceback")
+	return job
+
+
+def _conditions(filters: dict[str, Any], from_date: Any, to_date: Any) -> tuple[str | None, dict[str, Any]]:
+	clauses, values = ["1 = 1"], {}
+	for column, value in filters.items():
+		if value in (None, ""):
+			continue
+		if column not in FILTER_COLUMNS or not isinstance(value, str):
+			frappe.throw(_("Invalid filter {0}").format(column), frappe.ValidationError)
+		clauses.append(f"`{column}` = %({column})s")
+		values[column] = value
+	if not permissions.is_unrestricted():
+		organizations = permissions.get_user_organizations()
+		if not organizations:
+			return None, values
+		clauses.append("organization IN %(user_orgs)s")
+		values["user_orgs"] = tuple(organizations)
+	for name, value, op in (("from_date", from_date, ">="), ("to_date", to_date, "<=")):
+		if value:
+			clauses.append(f"creation {op} %({name})s")
+			values[name] = _parse_date(name, value)
+	return " AND ".join(clauses), values
+
+
+def _parse_date(name: str, value: Any) -> Any:
+	try:
+		return get_datetime(value)
+	except Exception:
+		frappe.throw(_("{0} is not a valid date or datetime").format(name), frappe.ValidationError)
+
+
+def _bounded_limit(limit: Any) -> int:
+	limit = int(limit or config.LIST_LIMIT_DEFAULT)
+	if not 1 <= limit <= config.LIST_LIMIT_MAX:
+		frappe.throw(
+			_("limit must be between 1 and {0}").format(config.LIST_LIMIT_MAX), frappe.ValidationError
+		)
+	return limit
+
+
+def _columns(columns: tuple[str, ...]) -> str:
+	return ", ".join(f"`{column}`" for column in columns)
+
+
+def _iso(value: Any) -> str | None:
+	return get_datetime(value).isoformat() if value else None

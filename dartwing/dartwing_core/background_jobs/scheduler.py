@@ -1,0 +1,140 @@
+"""Scheduler sweeps (registered in hooks.py): retries, recovery, re-dispatch and retention.
+
+Contract: every sweep is idempotent, bounded per run (``SWEEP_BATCH_SIZE`` / ``PURGE_BATCH_SIZE``) and
+safe to run on two scheduler processes at once, because each job is moved only through the
+compare-and-set in ``state.transition`` (the second sweeper's change simply does not apply).
+Each sweep commits its own work; one failing sweep is logged and does not stop the others.
+"""
+
+from collections.abc import Callable
+from datetime import timedelta
+
+import frappe
+from frappe import _
+from frappe.utils import now_datetime
+
+from dartwing.dartwing_core.background_jobs import config, dispatcher, executor, state
+from dartwing.dartwing_core.background_jobs.errors import WorkerLost
+from dartwing.dartwing_core.background_jobs.transitions import JobStatus
+
+FINAL_STATUSES = ("Completed", "Canceled", "Dead Letter")
+LIVE_RQ_STATUSES = frozenset({"queued", "started", "deferred", "scheduled"})
+LOST_DISPATCH_GRACE_SECONDS = 10  # s a fresh dispatch gets to reach Redis before it counts as lost
+MAX_PURGE_BATCHES_PER_RUN = 200  # bounds one retention run to 100,000 jobs
+
+
+def run_sweeps() -> None:
+	"""Cron entry point (every minute)."""
+	for sweep in (retry_due_jobs, recover_stale_jobs, requeue_lost_jobs, dispatch_waiting_jobs):
+		_run_isolated(sweep)
+
+
+def _run_isolated(sweep: Callable[[], int]) -> None:
+	try:
+		count = sweep()
+		frappe.db.commit()
+		if count:
+			frappe.logger("dartwing.jobs").info(f"{sweep.__name__}: {count}")
+	except Exception:
+		frappe.db.rollback()
+		frappe.log_error(title=f"Job sweep {sweep.__name__} failed")
+
+
+def retry_due_jobs(limit: int = config.SWEEP_BATCH_SIZE) -> int:
+	"""Failed / Timed Out jobs whose ``next_retry_at`` has come go back to Pending, then dispatch."""
+	jobs = _select(
+		"status IN ('Failed', 'Timed Out') AND next_retry_at <= %(now)s ORDER BY next_retry_at", limit
+	)
+	moved = 0
+	for job in jobs:
+		attempt = int(job.retry_count or 0) + 1
+		message = _("Retry {0} of {1} is due").format(attempt, job.max_retries)
+		if state.transition(
+			job, JobStatus.PENDING, message=message, updates={"retry_count": attempt, "next_retry_at": None}
+		):
+			dispatcher.schedule(job.organization)
+			moved += 1
+	return moved
+
+
+def recover_stale_jobs(limit: int = config.SWEEP_BATCH_SIZE, stale_after: float | None = None) -> int:
+	"""Running jobs whose heartbeat stopped (worker killed, out of memory, machine lost) fail over."""
+	stale_after = stale_after or float(
+		frappe.conf.get("dartwing_stale_heartbeat_seconds") or config.STALE_HEARTBEAT_SECONDS
+	)
+	threshold = now_datetime() - timedelta(seconds=stale_after)
+	jobs = _select(
+		"status = 'Running' AND heartbeat_at < %(threshold)s ORDER BY heartbeat_at",
+		limit,
+		threshold=threshold,
+	)
+	for job in jobs:
+		lost = WorkerLost(_("No heartbeat from worker {0} since {1}").format(job.worker, job.heartbeat_at))
+		executor.record_failure(job, lost, traceback_text="")
+	return len(jobs)
+
+
+def requeue_lost_jobs(limit: int = config.SWEEP_BATCH_SIZE) -> int:
+	"""Queued jobs whose RQ job vanished (Redis restarted or flushed, enqueue failed) are dispatched again."""
+	from frappe.utils.background_jobs import get_redis_conn
+
+	threshold = now_datetime() - timedelta(seconds=LOST_DISPATCH_GRACE_SECONDS)
+	jobs = _select(
+		"status = 'Queued' AND enqueued_at < %(threshold)s ORDER BY enqueued_at", limit, threshold=threshold
+	)
+	connection = get_redis_conn()
+	moved = 0
+	for job in jobs:
+		if _rq_job_alive(connection, job.rq_job_id):
+			continue
+		if state.transition(job, JobStatus.PENDING, message=_("Its RQ job was lost; dispatching again")):
+			dispatcher.schedule(job.organization)
+			moved += 1
+	return moved
+
+
+def dispatch_waiting_jobs(limit: int = config.SWEEP_BATCH_SIZE) -> int:
+	"""Pending jobs of every organization (reactivated, below its cap again, parents done) are dispatched."""
+	return sum(dispatcher.dispatch_now(org) for org in dispatcher.organizations_with_pending(limit))
+
+
+def purge_old_jobs(days: int | None = None) -> int:
+	"""Delete jobs that ended more than ``days`` ago with their log and dependency rows, in batches."""
+	days = int(days or frappe.conf.get("dartwing_job_retention_days") or config.RETENTION_DAYS)
+	cutoff = now_datetime() - timedelta(days=days)
+	deleted = 0
+	for _batch in range(MAX_PURGE_BATCHES_PER_RUN):
+		names = frappe.db.sql_list(
+			"""SELECT name FROM `tabBackground Job`
+			WHERE status IN %(final)s AND completed_at < %(cutoff)s ORDER BY completed_at LIMIT %(limit)s""",
+			{"final": FINAL_STATUSES, "cutoff": cutoff, "limit": config.PURGE_BATCH_SIZE},
+		)
+		if not names:
+			break
+		state.delete_jobs(names)
+		frappe.db.commit()  # one short transaction per batch keeps locks brief
+		deleted += len(names)
+	return deleted
+
+
+def _select(condition: str, limit: int, **values: object) -> list[frappe._dict]:
+	return frappe.db.sql(
+		f"""SELECT name, status, organization, job_type, submitted_by, priority, retry_count, max_retries,
+			timeout_seconds, queue, rq_job_id, worker, heartbeat_at, cancel_requested, canceled_by,
+			canceled_at, attempts
+		FROM `tabBackground Job` WHERE {condition} LIMIT %(limit)s""",
+		{"now": now_datetime(), "limit": limit, **values},
+		as_dict=True,
+	)
+
+
+def _rq_job_alive(connection: object, rq_job_id: str | None) -> bool:
+	from rq.exceptions import NoSuchJobError
+	from rq.job import Job
+
+	if not rq_job_id:
+		return False
+	try:
+		return Job.fetch(rq_job_id, connection=connection).get_status(refresh=False) in LIVE_RQ_STATUSES
+	except NoSuchJobError:
+		return False

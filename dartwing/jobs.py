@@ -1,0 +1,29 @@
+"""The public REST surface: /api/method/dartwing.jobs.<name>.
+
+These are the same whitelisted functions as ``dartwing.dartwing_core.api.jobs`` (one registration,
+two dotted paths), so permissions and behaviour are identical on both.
+"""
+
+from dartwing.dartwing_core.api.jobs import (
+	cancel_job,
+	delete_dead_letter_jobs,
+	get_dead_letter_jobs,
+	get_job_history,
+	get_job_status,
+	list_jobs,
+	retry_dead_letter_jobs,
+	retry_job,
+	submit_job,
+)
+
+__all__ = [
+	"cancel_job",
+	"delete_dead_letter_jobs",
+	"get_dead_letter_jobs",
+	"get_job_history",
+	"get_job_status",
+	"list_jobs",
+	"retry_dead_letter_jobs",
+	"retry_job",
+	"submit_job",
+]
