@@ -10,6 +10,7 @@ Contract:
 """
 
 import json
+import os
 
 import frappe
 
@@ -104,4 +105,79 @@ def sync_for(app_name: str) -> None:
 	if sync_for_app:
 		sync_for_app(app_name, force=True)
 	else:
+		# sync_all covers installed apps only: record the app first so its doctypes are included
+		if app_name not in read_installed_apps():
+			add_to_installed_apps(app_name)
 		sync.sync_all()
+
+
+# The tables Frappe creates from framework_mariadb.sql before any doctype exists (schemas as Frappe's).
+FRAMEWORK_TABLES = (
+	"""create table if not exists `__Auth` (
+		`doctype` varchar(140) not null,
+		`name` varchar(255) not null,
+		`fieldname` varchar(140) not null,
+		`password` text not null,
+		`encrypted` int(1) not null default 0,
+		primary key (`doctype`, `name`, `fieldname`)
+	) engine=InnoDB row_format=dynamic character set=utf8mb4 collate=utf8mb4_unicode_ci""",
+	"""create table if not exists `tabDefaultValue` (
+		`name` varchar(255) not null,
+		`creation` datetime(6) default null,
+		`modified` datetime(6) default null,
+		`modified_by` varchar(255) default null,
+		`owner` varchar(255) default null,
+		`docstatus` int(1) not null default 0,
+		`parent` varchar(255) default null,
+		`parentfield` varchar(255) default null,
+		`parenttype` varchar(255) default null,
+		`idx` int(8) not null default 0,
+		`defkey` varchar(255) default null,
+		`defvalue` text,
+		primary key (`name`),
+		key `parent` (`parent`),
+		key `defaultvalue_parent_defkey_index` (`parent`, `defkey`)
+	) engine=InnoDB row_format=dynamic character set=utf8mb4 collate=utf8mb4_unicode_ci""",
+	"""create table if not exists `tabSingles` (
+		`doctype` varchar(255) default null,
+		`field` varchar(255) default null,
+		`value` longtext,
+		key `singles_doctype_field_index` (`doctype`, `field`)
+	) engine=InnoDB row_format=dynamic character set=utf8mb4 collate=utf8mb4_unicode_ci""",
+	"""create table if not exists `tabSeries` (
+		`name` varchar(100) not null,
+		`current` int(10) not null default 0,
+		primary key (`name`)
+	) engine=InnoDB row_format=dynamic character set=utf8mb4 collate=utf8mb4_unicode_ci""",
+	"""create table if not exists `tabSessions` (
+		`user` varchar(255) default null,
+		`sid` varchar(255) default null,
+		`sessiondata` longtext,
+		`ipaddress` varchar(16) default null,
+		`lastupdate` datetime(6) default null,
+		`status` varchar(20) default null,
+		key `sid` (`sid`)
+	) engine=InnoDB row_format=dynamic character set=utf8mb4 collate=utf8mb4_unicode_ci""",
+)
+
+
+def create_framework_tables() -> None:
+	"""Create the non-doctype tables (idempotent): __Auth, tabDefaultValue, tabSingles, tabSeries, tabSessions."""
+	for ddl in FRAMEWORK_TABLES:
+		frappe.db.sql(ddl)
+
+
+def update_site_config(
+	key: str, value: object, validate: bool = True, site_config_path: str | None = None
+) -> None:
+	"""Set (or with value 'None' remove) one key of the site's site_config.json."""
+	site_config_path = site_config_path or frappe.get_site_path("site_config.json")
+	config = frappe.get_file_json(site_config_path) if os.path.exists(site_config_path) else {}
+	if value in ("None", None):
+		config.pop(key, None)
+	else:
+		config[key] = value
+	with open(site_config_path, "w") as f:
+		f.write(json.dumps(config, indent=1, sort_keys=True))
+	if getattr(frappe.local, "conf", None) is not None:
+		frappe.local.conf[key] = value
