@@ -1,0 +1,86 @@
+# Copyright (c) 2025, Dartwing and Contributors
+# See license.txt
+
+import frappe
+from frappe.tests.utils import FrappeTestCase
+
+from dartwing.dartwing_core.background_jobs import config
+from dartwing.install import create_demo_job_types
+from dartwing.tests.utils import make_org
+
+
+def index_columns(doctype: str) -> dict[str, tuple[bool, tuple[str, ...]]]:
+	"""Index name → (unique, columns in order), read from the live table."""
+	indexes: dict[str, tuple[bool, list[str]]] = {}
+	for row in frappe.db.sql(f"show index from `tab{doctype}`", as_dict=True):
+		unique, columns = indexes.setdefault(row.Key_name, (not row.Non_unique, []))
+		columns.append(row.Column_name)
+	return {name: (unique, tuple(columns)) for name, (unique, columns) in indexes.items()}
+
+
+def new_job(organization: str, **values):
+	return frappe.get_doc(
+		{"doctype": "Background Job", "job_type": "demo_noop", "organization": organization, **values}
+	)
+
+
+class TestBackgroundJob(FrappeTestCase):
+	@classmethod
+	def setUpClass(cls):
+		super().setUpClass()
+		create_demo_job_types()
+		cls.org = make_org("Job Test Org")
+
+	def test_parameters_object_is_accepted(self):
+		job = new_job(self.org, parameters={"seconds": 1}).insert()
+		self.assertEqual(frappe.parse_json(job.parameters), {"seconds": 1})
+
+	def test_parameters_must_be_a_json_object(self):
+		with self.assertRaisesRegex(frappe.ValidationError, "JSON object"):
+			new_job(self.org, parameters="[1, 2]").insert()
+		with self.assertRaisesRegex(frappe.ValidationError, "valid JSON"):
+			new_job(self.org, parameters="{not json").insert()
+
+	def test_parameters_over_the_size_limit_are_refused(self):
+		big = {"blob": "x" * (config.MAX_PARAMETERS_BYTES + 1)}
+		with self.assertRaisesRegex(frappe.ValidationError, "limit is"):
+			new_job(self.org, parameters=big).insert()
+
+	def test_job_needs_an_existing_job_type_and_organization(self):
+		with self.assertRaises(frappe.LinkValidationError):
+			new_job("No Such Org").insert()
+
+	def test_saving_does_not_touch_status(self):
+		job = new_job(self.org, status="Pending").insert()
+		job.progress_message = "edited"
+		job.save()
+		self.assertEqual(frappe.db.get_value("Background Job", job.name, "status"), "Pending")
+
+	def test_dependencies_are_stored_as_child_rows(self):
+		parent = new_job(self.org).insert()
+		child = new_job(self.org, depends_on=[{"depends_on": parent.name}]).insert()
+		rows = frappe.get_all(
+			"Background Job Dependency", filters={"parent": child.name}, fields=["depends_on", "parenttype"]
+		)
+		self.assertEqual([(r.depends_on, r.parenttype) for r in rows], [(parent.name, "Background Job")])
+
+	def test_every_query_shape_has_its_index(self):
+		indexes = set(index_columns("Background Job").values())
+		for columns in (
+			("status", "organization", "priority", "creation"),
+			("organization", "creation"),
+			("job_type", "organization", "creation"),
+			("status", "next_retry_at"),
+			("status", "heartbeat_at"),
+			("status", "completed_at"),
+		):
+			self.assertIn((False, columns), indexes)
+		self.assertIn((True, ("dedup_key",)), indexes)
+
+	def test_dedup_key_is_unique(self):
+		new_job(self.org, dedup_key="same-key").insert()
+		with self.assertRaises(frappe.UniqueValidationError):
+			new_job(self.org, dedup_key="same-key").insert()
+
+	def test_dependency_index_exists(self):
+		self.assertIn((False, ("depends_on",)), set(index_columns("Background Job Dependency").values()))
