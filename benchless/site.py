@@ -11,10 +11,12 @@ Contract:
   readable line; callers print it.
 """
 
+import contextlib
 import hashlib
 import json
 import os
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pymysql
@@ -264,3 +266,42 @@ def _create_standard_roles_and_users(admin_password: str) -> None:
 			user.insert(ignore_permissions=True)
 	update_password("Administrator", admin_password)
 	frappe.db.commit()
+
+
+@contextlib.contextmanager
+def connected_site(site: str, sites_path: str = benchless.SITES_PATH) -> Iterator[None]:
+	"""``frappe.init`` + ``connect`` for an existing site, the connection proven; destroy afterwards.
+
+	Unknown site, unreachable database and refused credentials become one-line ``SetupError``s.
+	"""
+	benchless.activate()
+	if not site_exists(site, sites_path):
+		raise SetupError(f"Site {site} does not exist (run `python -m benchless setup --site {site}`)")
+
+	import frappe
+
+	frappe.init(site, sites_path=sites_path, force=True)
+	try:
+		frappe.connect()
+		_prove_connection()
+		yield
+	finally:
+		frappe.destroy()
+
+
+def _prove_connection() -> None:
+	import frappe
+
+	try:
+		frappe.db.sql("select 1")
+	except pymysql.err.OperationalError as exc:
+		code = exc.args[0] if exc.args else None
+		host, port = frappe.conf.db_host, frappe.conf.db_port
+		if code == MYSQL_UNREACHABLE:
+			raise SetupError(f"MariaDB is unreachable at {host}:{port} (is it running?)") from None
+		if code in (MYSQL_ACCESS_DENIED, MYSQL_UNKNOWN_DATABASE):
+			raise SetupError(
+				f"MariaDB refused site {frappe.local.site}'s credentials at {host}:{port} "
+				"(re-run `python -m benchless setup` to repair them)"
+			) from None
+		raise SetupError(f"MariaDB error at {host}:{port}: {exc.args[-1]}") from None
