@@ -72,13 +72,16 @@ class Client:
 		self.received: list[tuple[str, object]] = []
 		self.errors: list[object] = []
 		self.sio.on("connect_error", self.errors.append, namespace=namespace)
-		self.sio.on("*", lambda event, data: self.received.append((event, data)), namespace=namespace)
+		self.sio.on("*", self._record, namespace=namespace)
 		headers = {"Origin": origin or url}
 		if cookie:
 			headers["Cookie"] = cookie
 		if authorization:
 			headers["Authorization"] = authorization
 		self.sio.connect(url, headers=headers, namespaces=[namespace], wait_timeout=EVENT_TIMEOUT)
+
+	def _record(self, event: str, *data) -> None:
+		self.received.append((event, data[0] if data else None))
 
 	def call(self, event: str, *args):
 		return self.sio.call(event, args, namespace=self.namespace, timeout=EVENT_TIMEOUT)

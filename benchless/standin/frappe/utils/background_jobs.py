@@ -391,7 +391,15 @@ def truncate_failed_registry(job, connection, type, value, traceback) -> None:
 	for queue in _bench_queues(connection, job):
 		registry = queue.failed_job_registry
 		for job_id in registry.get_job_ids()[limit:]:
-			registry.remove(job_id, delete_job=True)
+			remove_from_registry(registry, job_id)
+
+
+def remove_from_registry(registry, job_id: str) -> None:
+	"""Drop ``job_id`` from an RQ registry and delete the job (it may have expired already)."""
+	try:
+		registry.remove(job_id, delete_job=True)
+	except NoSuchJobError:
+		registry.remove(job_id)
 
 
 def _bench_queues(connection: redis.Redis, job: Job) -> list[Queue]:
