@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -179,13 +180,22 @@ def ensure_database(site: str, sites_path: str, root: RootCredentials) -> bool:
 	host, port = common.get("db_host", "127.0.0.1"), int(common.get("db_port", 3306))
 	config_path = os.path.join(sites_path, site, "site_config.json")
 	is_new = not os.path.exists(config_path)
-	config = write_site_config(site, sites_path) if is_new else _read_json(config_path)
+	if is_new:
+		# prove the root credentials before anything is written, so a failure leaves no half-made site
+		_connect_mysql(root.host or host, root.port or port, root.user, root.password).close()
+		config = write_site_config(site, sites_path)
+	else:
+		config = _read_json(config_path)
 	merged = {**common, **config}
 	host, port = merged.get("db_host", host), int(merged.get("db_port", port))
 	if is_new or not _site_can_connect(merged, host, port):
 		# root is needed only to create what is missing; a working site never needs it
-		_connect_mysql(root.host or host, root.port or port, root.user, root.password).close()
-		create_database(merged, host, port, root)
+		try:
+			create_database(merged, host, port, root)
+		except SetupError:
+			if is_new:
+				shutil.rmtree(os.path.join(sites_path, site), ignore_errors=True)
+			raise
 	return is_new
 
 
