@@ -172,7 +172,7 @@ def handle_exception(e: Exception) -> Response:
 	from frappe.utils.response import report_error
 
 	http_status_code = getattr(e, "http_status_code", 500)
-	if not getattr(frappe.local, "initialised", True) or not hasattr(frappe.local, "response"):
+	if not getattr(frappe.local, "initialised", False) or not hasattr(frappe.local, "response"):
 		return Response(
 			json.dumps({"exc_type": type(e).__name__}), status=http_status_code, mimetype="application/json"
 		)

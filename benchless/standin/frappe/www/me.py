@@ -13,6 +13,12 @@ no_cache = True
 def get_context(context: frappe._dict) -> frappe._dict:
 	if frappe.session.user == "Guest":
 		frappe.throw(_("You need to be logged in to access this page"), frappe.PermissionError)
-	context.full_name = frappe.db.get_value("User", frappe.session.user, "full_name")
+	user = (
+		frappe.db.get_value(
+			"User", frappe.session.user, ["full_name", "first_name", "last_name"], as_dict=True
+		)
+		or frappe._dict()
+	)
+	context.full_name = user.full_name or " ".join(filter(None, [user.first_name, user.last_name]))
 	context.title = _("My Account")
 	return context
