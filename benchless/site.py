@@ -136,11 +136,11 @@ def create_database(site_config: dict, host: str, port: int, root: RootCredentia
 			)
 			# 'localhost' too: an anonymous ''@'localhost' account would otherwise shadow 'user'@'%'
 			for user_host in ("%", "localhost"):
-				cur.execute(
-					f"create user if not exists '{db_name}'@'{user_host}' identified by %s", (password,)
-				)
-				cur.execute(f"alter user '{db_name}'@'{user_host}' identified by %s", (password,))
-				cur.execute(f"grant all privileges on `{db_name}`.* to '{db_name}'@'{user_host}'")
+				account = f"'{db_name}'@'{user_host}'"
+				escaped = account.replace("%", "%%")  # these statements take a parameter
+				cur.execute(f"create user if not exists {escaped} identified by %s", (password,))
+				cur.execute(f"alter user {escaped} identified by %s", (password,))
+				cur.execute(f"grant all privileges on `{db_name}`.* to {account}")
 			cur.execute("flush privileges")
 		conn.commit()
 	finally:
@@ -304,8 +304,10 @@ def _prove_connection() -> None:
 
 	try:
 		frappe.db.sql("select 1")
-	except pymysql.err.OperationalError as exc:
-		code = exc.args[0] if exc.args else None
+	except Exception as exc:
+		code = _mysql_error_code(exc)
+		if code is None:
+			raise
 		host, port = frappe.conf.db_host, frappe.conf.db_port
 		if code == MYSQL_UNREACHABLE:
 			raise SetupError(f"MariaDB is unreachable at {host}:{port} (is it running?)") from None
@@ -314,4 +316,15 @@ def _prove_connection() -> None:
 				f"MariaDB refused site {frappe.local.site}'s credentials at {host}:{port} "
 				"(re-run `python -m benchless setup` to repair them)"
 			) from None
-		raise SetupError(f"MariaDB error at {host}:{port}: {exc.args[-1]}") from None
+		raise SetupError(f"MariaDB error at {host}:{port}: {exc}") from None
+
+
+def _mysql_error_code(exc: BaseException | None) -> int | None:
+	"""The MariaDB client error code of ``exc`` or of the exception it wraps (the Database may wrap it)."""
+	seen = 0
+	while exc is not None and seen < 5:
+		if isinstance(exc, pymysql.err.MySQLError) and exc.args and isinstance(exc.args[0], int):
+			return exc.args[0]
+		exc = exc.__cause__ or exc.__context__
+		seen += 1
+	return None
