@@ -256,10 +256,16 @@ def _create_standard_roles_and_users(admin_password: str) -> None:
 		if not frappe.db.exists("Role", role):
 			frappe.get_doc({"doctype": "Role", "role_name": role}).insert(ignore_permissions=True)
 	standard_users = (
-		("Administrator", "admin@example.com", {"is_admin": 1}, ("Administrator", "System Manager")),
-		("Guest", "guest@example.com", {"is_guest": 1}, ("Guest",)),
+		(
+			"Administrator",
+			"admin@example.com",
+			{"is_admin": 1},
+			("Administrator", "System Manager"),
+			"System User",
+		),
+		("Guest", "guest@example.com", {"is_guest": 1}, ("Guest",), "Website User"),
 	)
-	for name, email, flag, roles in standard_users:
+	for name, email, flag, roles, user_type in standard_users:
 		if not frappe.db.exists("User", name):
 			user = frappe.get_doc(
 				{
@@ -268,7 +274,7 @@ def _create_standard_roles_and_users(admin_password: str) -> None:
 					"email": email,
 					"first_name": name,
 					"enabled": 1,
-					"user_type": "System User",
+					"user_type": user_type,
 					"roles": [{"role": role} for role in roles],
 				}
 			)

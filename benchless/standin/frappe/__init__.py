@@ -447,7 +447,7 @@ def _load_roles(username: str) -> list[str]:
 	if username == "Guest":
 		return ["Guest"]
 	if username == "Administrator":
-		return db.sql_list("select name from `tabRole`") or ["Administrator"]
+		return [row[0] for row in db.sql("select name from `tabRole`")] or ["Administrator"]
 	rows = db.sql(
 		"""select distinct hr.role from `tabHas Role` hr
 		where hr.parent=%s and hr.parenttype='User' and hr.role not in ('All', 'Guest')""",
