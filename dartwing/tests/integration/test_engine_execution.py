@@ -1,0 +1,145 @@
+"""Jobs running on real RQ worker processes against MariaDB and Redis.
+
+Workers are separate processes, so these tests commit; every tenant and job type is unique.
+"""
+
+import time
+
+import frappe
+from frappe.tests.utils import FrappeTestCase
+
+from dartwing.dartwing_core.background_jobs import dispatcher, executor, state
+from dartwing.tests.engine_utils import (
+	fresh_row,
+	history,
+	make_job_type,
+	make_tenant,
+	running_workers,
+	submit_as,
+	wait_for_status,
+)
+
+
+class TestExecution(FrappeTestCase):
+	@classmethod
+	def setUpClass(cls):
+		super().setUpClass()
+		cls.owner, cls.org = make_tenant("Owner")
+		frappe.db.commit()
+		cls._workers = running_workers(2)
+		cls._workers.__enter__()
+
+	@classmethod
+	def tearDownClass(cls):
+		cls._workers.__exit__(None, None, None)
+		super().tearDownClass()
+
+	def test_a_submitted_job_runs_to_completed_with_its_result_and_a_complete_log(self):
+		job_type = make_job_type("dartwing.demo.demo_echo")
+		frappe.db.commit()
+		job = submit_as(self.owner, job_type, self.org, {"hello": "world", "n": 3})
+		wait_for_status(job, "Completed")
+		row = fresh_row(job, ("result", "progress", "started_at", "completed_at", "worker", "submitted_by"))
+		self.assertEqual(frappe.parse_json(row.result), {"hello": "world", "n": 3})
+		self.assertEqual(row.progress, 100)
+		self.assertTrue(row.worker)
+		self.assertLessEqual(row.started_at, row.completed_at)
+		self.assertEqual(
+			history(job),
+			[
+				("", "Pending", 1),
+				("Pending", "Queued", 1),
+				("Queued", "Running", 1),
+				("Running", "Completed", 1),
+			],
+		)
+		actors = frappe.get_all("Job Execution Log", filters={"job": job}, pluck="actor")
+		self.assertEqual(set(actors), {self.owner})
+
+	def test_a_rolled_back_caller_leaves_no_job_and_nothing_runs(self):
+		job_type = make_job_type()
+		frappe.db.commit()
+		from dartwing.dartwing_core.background_jobs import engine
+
+		frappe.set_user(self.owner)
+		job = engine.submit_job(job_type, self.org, {"rolled": "back"})
+		frappe.db.rollback()
+		frappe.set_user("Administrator")
+		time.sleep(1.5)  # a dispatched job would have run on the idle workers by now
+		self.assertIsNone(fresh_row(job.name))
+		self.assertEqual(frappe.db.count("Background Job", {"job_type": job_type}), 0)
+
+	def test_a_timeout_stops_a_sleeping_handler_and_records_timed_out(self):
+		job_type = make_job_type(
+			"dartwing.demo.demo_sleep_uncooperative",
+			timeout_seconds=2,
+			max_retries=1,
+			backoff_base_seconds=3600,
+			backoff_max_seconds=3600,
+		)
+		frappe.db.commit()
+		started = time.monotonic()
+		job = submit_as(self.owner, job_type, self.org, {"seconds": 60})
+		row = wait_for_status(job, "Timed Out", timeout=30)
+		self.assertLess(time.monotonic() - started, 30)
+		self.assertEqual(row.error_type, "JobTimedOut")
+		self.assertIsNotNone(row.next_retry_at)
+		self.assertIn(("Running", "Timed Out", 1), history(job))
+
+	def test_a_claimed_job_is_never_run_a_second_time_by_another_dispatch(self):
+		job_type = make_job_type("dartwing.demo.demo_sleep")
+		frappe.db.commit()
+		job = submit_as(self.owner, job_type, self.org, {"seconds": 2, "steps": 4})
+		wait_for_status(job, "Running")
+		token = fresh_row(job, ("rq_job_id",)).rq_job_id
+		executor.run_job(job, token)  # a duplicate delivery of the same RQ job
+		frappe.db.commit()
+		wait_for_status(job, "Completed")
+		self.assertEqual([h for h in history(job) if h[1] == "Running"], [("Queued", "Running", 1)])
+
+	def test_jobs_of_a_suspended_organization_wait_in_pending_and_run_after_reactivation(self):
+		owner, org = make_tenant("Owner")
+		job_type = make_job_type()
+		frappe.db.commit()
+		job = submit_as(owner, job_type, org, {"x": 1})
+		wait_for_status(job, "Completed")
+		org_doc = frappe.get_doc("Organization", org)
+		org_doc.status = "Suspended"
+		org_doc.save(ignore_permissions=True)
+		frappe.db.commit()
+		waiting = submit_as("Administrator", job_type, org, {"x": 2})
+		dispatcher.dispatch_now(org)
+		time.sleep(1)
+		self.assertEqual(fresh_row(waiting).status, "Pending")
+		org_doc = frappe.get_doc("Organization", org)
+		org_doc.status = "Active"
+		org_doc.save(ignore_permissions=True)
+		frappe.db.commit()  # the reactivation hook dispatches after this commit
+		wait_for_status(waiting, "Completed")
+
+	def test_a_busy_organization_cannot_starve_another(self):
+		busy, busy_org = make_tenant("Owner")
+		calm, calm_org = make_tenant("Owner")
+		job_type = make_job_type("dartwing.demo.demo_sleep", max_running_per_org=1, rate_limit_count=0)
+		frappe.db.commit()
+		backlog = [
+			submit_as(busy, job_type, busy_org, {"seconds": 0.5, "steps": 1, "i": i}) for i in range(20)
+		]
+		calm_job = submit_as(calm, job_type, calm_org, {"seconds": 0.2, "steps": 1})
+		wait_for_status(calm_job, "Completed", timeout=30)
+		frappe.db.rollback()
+		busy_done = frappe.db.count("Background Job", {"name": ["in", backlog], "status": "Completed"})
+		self.assertLess(busy_done, 10, "the calm organization waited behind the busy one's backlog")
+		for job in backlog:
+			wait_for_status(job, "Completed", timeout=60)
+		running_at_once = frappe.db.sql(
+			"""SELECT MAX(c) FROM (SELECT a.name, COUNT(*) c FROM `tabBackground Job` a
+			JOIN `tabBackground Job` b ON b.organization = a.organization AND b.started_at <= a.started_at
+				AND b.completed_at > a.started_at
+			WHERE a.organization = %s GROUP BY a.name) t""",
+			(busy_org,),
+		)[0][0]
+		self.assertEqual(running_at_once, 1, "the per-organization running cap was exceeded")
+
+	def test_state_load_reports_missing_jobs_as_none(self):
+		self.assertIsNone(state.load("no-such-job"))
