@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 RUN_SITE ?= dartwing.localhost
 TEST_SITE ?= test_site
 
-.PHONY: run test lint pytest services install site test-site bench clean-sites assets
+.PHONY: run test lint pytest services install site test-site bench clean-sites assets chromium
 
 $(STAMP): requirements/benchless.txt requirements/dev.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required"; exit 1; }
@@ -27,6 +27,9 @@ services:
 assets: install
 	@bash scripts/build-assets.sh
 
+chromium:
+	@bash scripts/ensure-chromium.sh
+
 site: install services assets
 	$(PY) -m benchless setup --site $(RUN_SITE) --demo
 
@@ -36,8 +39,9 @@ test-site: install services assets
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	@bash scripts/build-assets.sh --lint
 
-pytest: test-site
+pytest: test-site chromium
 	$(VENV)/bin/pytest -q
 
 test: lint pytest

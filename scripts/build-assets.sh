@@ -1,3 +1,42 @@
 #!/usr/bin/env bash
-# Placeholder until the job monitor's assets exist: nothing to build yet.
-exit 0
+# Build the app's browser assets; with --lint also check every JS file.
+#
+# - Node and npm come from Debian when `node` is absent (apt-get, as root or via sudo).
+# - `npm ci` runs only when node_modules is stale: missing, or older than package.json/package-lock.json.
+# - The Socket.IO browser client is copied to dartwing/public/dist/ (gitignored), which Frappe serves at
+#   /assets/dartwing/dist/socket.io.min.js and the job monitor page loads.
+# - --lint: `node --check` on every JS file under dartwing/, then ESLint (eslint.config.js).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+lint=0
+for arg in "$@"; do
+	case "$arg" in
+	--lint) lint=1 ;;
+	*) echo "usage: $0 [--lint]" >&2; exit 2 ;;
+	esac
+done
+
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+	sudo=""
+	[ "$(id -u)" = 0 ] || sudo=sudo
+	echo "Installing Node.js and npm from Debian"
+	$sudo apt-get update -qq
+	$sudo apt-get install -y -qq nodejs npm >/dev/null
+fi
+
+stamp=node_modules/.package-lock.json
+if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt "$stamp" ]; then
+	echo "npm ci"
+	npm ci --no-audit --no-fund --loglevel=error
+fi
+
+mkdir -p dartwing/public/dist
+cp node_modules/socket.io-client/dist/socket.io.min.js dartwing/public/dist/socket.io.min.js
+
+if [ "$lint" = 1 ]; then
+	echo "node --check dartwing/**/*.js"
+	find dartwing -name '*.js' -not -path 'dartwing/public/dist/*' -print0 | xargs -0 -n1 node --check
+	echo "eslint dartwing/"
+	npx --no-install eslint dartwing/
+fi

@@ -1,0 +1,31 @@
+// ESLint flat config for the app's browser JavaScript (desk scripts and the job monitor page).
+const globals = require("globals");
+
+module.exports = [
+	{
+		ignores: ["node_modules/**", "dartwing/public/dist/**", "sites/**", ".venv/**"],
+	},
+	{
+		files: ["dartwing/**/*.js"],
+		languageOptions: {
+			ecmaVersion: 2022,
+			sourceType: "script",
+			globals: {
+				...globals.browser,
+				frappe: "readonly",
+				__: "readonly",
+				io: "readonly",
+				// Frappe desk globals used by form and list scripts
+				cur_frm: "readonly",
+				$: "readonly",
+			},
+		},
+		rules: {
+			"no-unused-vars": ["error", { args: "none" }],
+			"no-undef": "error",
+			eqeqeq: ["error", "always"],
+			"no-var": "error",
+			"prefer-const": "error",
+		},
+	},
+];
