@@ -12,6 +12,7 @@ with the exception's status; ``frappe.PermissionError`` -> Guests are redirected
 404 page. ``context.no_cache`` sends ``Cache-Control: no-cache``. Pages are never cached server-side.
 """
 
+import inspect
 import os
 import re
 from types import ModuleType
@@ -76,7 +77,8 @@ def render_page(route: str, app: str, template: str, app_dir: str, http_status_c
 	context = build_context(route)
 	controller = _load_controller(app, template)
 	if controller is not None and hasattr(controller, "get_context"):
-		extra = controller.get_context(context)
+		takes_context = bool(inspect.signature(controller.get_context).parameters)
+		extra = controller.get_context(context) if takes_context else controller.get_context()
 		if isinstance(extra, dict):
 			context.update(extra)
 	if getattr(controller, "no_cache", None):

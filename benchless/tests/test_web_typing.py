@@ -1,0 +1,75 @@
+"""``frappe.utils.typing_validations``: whitelisted arguments converted or refused as Frappe 15 does."""
+
+from typing import Literal
+
+import frappe
+import pytest
+from frappe.utils.typing_validations import transform_parameter_types, validate_argument_types
+
+
+def _target(
+	count: int,
+	ratio: float = 1.0,
+	flag: bool = False,
+	options: dict | None = None,
+	names: list[str] | None = None,
+	mode: Literal["a", "b"] = "a",
+	label: str | None = None,
+	**rest,
+):
+	return count, ratio, flag, options, names, mode, label, rest
+
+
+checked = validate_argument_types(_target, apply_condition=lambda: True)
+
+
+def test_strings_from_forms_are_converted_to_the_annotations():
+	assert checked("3", ratio="0.5", flag="true", options='{"x": 1}', names='["p", "q"]', mode="b") == (
+		3,
+		0.5,
+		True,
+		{"x": 1},
+		["p", "q"],
+		"b",
+		None,
+		{},
+	)
+
+
+def test_values_already_of_the_right_type_pass_unchanged_and_unannotated_kwargs_are_kept():
+	assert checked(count=2, flag=0, label=None, extra="kept") == (
+		2,
+		1.0,
+		0,
+		None,
+		None,
+		"a",
+		None,
+		{"extra": "kept"},
+	)
+
+
+@pytest.mark.parametrize(
+	("kwargs", "message"),
+	[
+		({"count": "three"}, "Argument 'count' should be of type 'int' but got 'str' instead."),
+		({"count": "1.5"}, "Argument 'count' should be of type 'int' but got 'str' instead."),
+		({"count": 1, "options": "[1]"}, "Argument 'options'"),
+		({"count": 1, "names": "not json"}, "Argument 'names'"),
+		({"count": 1, "label": 5}, "Argument 'label' should be of type 'str | None' but got 'int' instead."),
+	],
+)
+def test_wrong_types_raise_frappe_type_error_417(kwargs, message):
+	with pytest.raises(frappe.FrappeTypeError) as info:
+		checked(**kwargs)
+	assert message in str(info.value)
+	assert info.value.http_status_code == 417
+
+
+def test_validation_is_skipped_when_the_condition_is_false():
+	unchecked = validate_argument_types(_target, apply_condition=lambda: False)
+	assert unchecked("3")[0] == "3"
+
+
+def test_transform_leaves_calls_without_arguments_alone():
+	assert transform_parameter_types(_target, (), {}) == ((), {})
