@@ -1,0 +1,91 @@
+"""Data for the desk widgets of the Background Jobs workspace: the "Job Failure Rate" number card and the
+"Jobs Per Hour" dashboard chart source.
+
+Mirrors the contracts of Frappe 15's desk widgets (``frappe/desk/doctype/number_card/number_card.py``
+custom cards: a whitelisted method returning a number or ``{value, fieldtype}``; ``frappe/desk/doctype/
+dashboard_chart_source``: ``{labels, datasets: [{name, values}]}``).
+
+Contract: counts are computed in SQL over ``tabBackground Job`` with parameters only, restricted to the
+caller's organizations (System Managers see every organization), over the last ``hours`` hours by
+creation time (1..168). Failure rate = (Failed + Timed Out + Dead Letter) / (those + Completed) in the
+window, as a percentage; 0 when nothing has ended.
+"""
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import frappe
+from frappe import _
+from frappe.utils import now_datetime
+
+from dartwing.dartwing_core.background_jobs import permissions
+
+FAILED_STATUSES = ("Failed", "Timed Out", "Dead Letter")
+ENDED_STATUSES = ("Completed", *FAILED_STATUSES)
+STATUS_ORDER = ("Pending", "Queued", "Running", "Completed", "Failed", "Timed Out", "Canceled", "Dead Letter")
+MAX_HOURS = 168  # one week of hourly buckets keeps the chart readable
+
+
+@frappe.whitelist()
+def get_failure_rate(filters: dict | str | None = None) -> dict[str, Any]:
+	"""Number card: the failure rate of jobs created in the last 24 hours."""
+	counts = dict(status_counts(24))
+	ended = sum(counts.get(status, 0) for status in ENDED_STATUSES)
+	failed = sum(counts.get(status, 0) for status in FAILED_STATUSES)
+	rate = round(100.0 * failed / ended, 1) if ended else 0.0
+	return {"value": rate, "fieldtype": "Percent"}
+
+
+def status_counts(hours: int) -> list[tuple[str, int]]:
+	where, values = _scope(hours)
+	if where is None:
+		return []
+	rows = frappe.db.sql(
+		f"SELECT status, COUNT(*) FROM `tabBackground Job` WHERE {where} GROUP BY status", values
+	)
+	return [(status, int(count)) for status, count in rows]
+
+
+def jobs_per_hour(hours: int = 24) -> dict[str, Any]:
+	"""Chart data: one label per hour (oldest first) and one dataset per status that occurs."""
+	hours = _bounded_hours(hours)
+	end = now_datetime().replace(minute=0, second=0, microsecond=0)
+	buckets = [end - timedelta(hours=offset) for offset in range(hours - 1, -1, -1)]
+	where, values = _scope(hours, since=buckets[0])
+	counts: dict[tuple[str, str], int] = {}
+	if where is not None:
+		rows = frappe.db.sql(
+			f"""SELECT DATE_FORMAT(creation, '%%Y-%%m-%%d %%H:00') AS hour, status, COUNT(*)
+			FROM `tabBackground Job` WHERE {where} GROUP BY hour, status""",
+			values,
+		)
+		counts = {(hour, status): int(count) for hour, status, count in rows}
+	keys = [bucket.strftime("%Y-%m-%d %H:00") for bucket in buckets]
+	statuses = [status for status in STATUS_ORDER if any((key, status) in counts for key in keys)]
+	return {
+		"labels": [bucket.strftime("%H:00") for bucket in buckets],
+		"datasets": [
+			{"name": _(status), "values": [counts.get((key, status), 0) for key in keys]}
+			for status in statuses
+		],
+	}
+
+
+def _scope(hours: int, since: datetime | None = None) -> tuple[str | None, dict[str, Any]]:
+	values: dict[str, Any] = {"since": since or now_datetime() - timedelta(hours=_bounded_hours(hours))}
+	clauses = ["creation >= %(since)s"]
+	if not permissions.is_unrestricted():
+		organizations = permissions.get_user_organizations()
+		if not organizations:
+			return None, values
+		clauses.append("organization IN %(organizations)s")
+		values["organizations"] = tuple(organizations)
+	return " AND ".join(clauses), values
+
+
+def _bounded_hours(hours: Any) -> int:
+	try:
+		hours = int(hours)
+	except (TypeError, ValueError):
+		hours = 24
+	return min(max(hours, 1), MAX_HOURS)
