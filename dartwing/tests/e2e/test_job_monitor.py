@@ -1,0 +1,247 @@
+"""Browser tests of the job monitor page (/job-monitor), end to end on real processes.
+
+Chromium (Debian's, at /usr/bin/chromium; `scripts/ensure-chromium.sh` installs it) is driven by
+Playwright against `python -m benchless serve` + `realtime` + 2 RQ workers for test_site. Every run makes
+its own organizations and users (unique names), so jobs left by other tests cannot interfere.
+
+What is proven: a member submits a demo_sleep and sees its bar reach 100 % and "Completed" with no page
+reload (Socket.IO events); a running job is canceled from the page; a System Manager sees a dead-lettered
+job with its error and attempts and retries it (after its handler was fixed) to completion; a user of
+another organization sees none of those jobs; Guests are sent to the login page and back.
+"""
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+import frappe
+from benchless import testing
+from dartwing.dartwing_core.background_jobs import engine
+from dartwing.install import DEMO_PASSWORD, ensure_user
+from dartwing.tests.engine_utils import make_job_type, wait_for_status
+from dartwing.tests.utils import make_member, make_org
+
+pytestmark = [pytest.mark.browser, pytest.mark.web, pytest.mark.workers]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+	"--no-sandbox",
+	"--disable-gpu",
+	"--disable-quic",
+	"--no-first-run",
+	"--disable-background-networking",
+	"--disable-component-update",
+	"--disable-sync",
+]
+SITE = "test_site"
+UI_TIMEOUT_MS = 30_000  # generous: jobs run on real workers
+SCREENSHOTS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "docs", "screenshots")
+
+
+@pytest.fixture(scope="module")
+def tenants() -> dict[str, str]:
+	"""Two fresh organizations: a member in one, an admin in the other, and a System Manager."""
+	suffix = frappe.generate_hash(length=6)
+	org, other_org = make_org(f"E2E Org {suffix}"), make_org(f"E2E Other {suffix}")
+	member = ensure_user(f"e2e-member-{suffix}@example.test", "Member")
+	outsider = ensure_user(f"e2e-outsider-{suffix}@example.test", "Outsider")
+	admin = ensure_user(f"e2e-ops-{suffix}@example.test", "Ops", ("System Manager",))
+	make_member(member, org, role="Member")
+	make_member(outsider, other_org, role="Admin")
+	frappe.db.commit()
+	return {"org": org, "other_org": other_org, "member": member, "outsider": outsider, "admin": admin}
+
+
+@pytest.fixture(scope="module")
+def stack(tenants: dict[str, str]) -> Iterator[str]:
+	"""Web server, Socket.IO server on the site's configured port (the page tells the browser that
+	port), and two workers; yields the web base URL."""
+	if not os.path.exists(CHROMIUM):
+		pytest.skip("Chromium is not installed: run scripts/ensure-chromium.sh")
+	socketio_port = int(frappe.conf.get("socketio_port") or 9000)
+	with testing.start_server(SITE) as web_url, _realtime(web_url, socketio_port):
+		with testing.start_workers(SITE, count=2):
+			yield web_url
+
+
+@contextlib.contextmanager
+def _realtime(web_url: str, port: int) -> Iterator[None]:
+	web_port = web_url.rsplit(":", 1)[1]
+	proc = testing.spawn("realtime", "--site", SITE, "--port", str(port), "--webserver-port", web_port)
+	probe = f"http://127.0.0.1:{port}/socket.io/?EIO=4&transport=polling"
+	try:
+
+		def ready() -> bool:
+			if proc.poll() is not None:
+				raise RuntimeError(f"realtime exited with code {proc.returncode} (port {port} in use?)")
+			try:
+				return requests.get(probe, timeout=2).status_code == 200
+			except requests.ConnectionError:
+				return False
+
+		testing.wait_for(ready, timeout=testing.START_TIMEOUT, interval=0.2)
+		yield
+	finally:
+		testing.stop_process(proc)
+
+
+@pytest.fixture(scope="module")
+def browser(stack: str):
+	from playwright.sync_api import sync_playwright
+
+	with sync_playwright() as playwright:
+		browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+		yield browser
+		browser.close()
+
+
+def open_monitor(browser, base_url: str, user: str):
+	"""A fresh browser context logged in as ``user``, showing /job-monitor with live updates on."""
+	context = browser.new_context(base_url=base_url, viewport={"width": 1280, "height": 900})
+	context.set_default_timeout(UI_TIMEOUT_MS)
+	response = context.request.post("/api/method/login", data={"usr": user, "pwd": DEMO_PASSWORD})
+	assert response.ok, response.text()
+	page = context.new_page()
+	page.goto("/job-monitor")
+	page.wait_for_selector("#job-monitor[data-ready='1']")
+	page.wait_for_selector("#jm-live[data-state='live']")
+	return context, page
+
+
+def job_row(page, job_id: str):
+	return page.locator(f"tr.jm-job[data-job-id='{job_id}']")
+
+
+def submit_from_page(page, organization: str, job_type: str, parameters: str) -> str:
+	previous = page.get_attribute("#job-monitor", "data-last-submitted")
+	page.select_option("#jm-submit-job-type", job_type)
+	page.select_option("#jm-submit-organization", organization)
+	page.fill("#jm-submit-parameters", parameters)
+	page.click("#jm-submit-button")
+	page.wait_for_function(
+		"prev => document.getElementById('job-monitor').dataset.lastSubmitted !== prev", arg=previous
+	)
+	return page.get_attribute("#job-monitor", "data-last-submitted")
+
+
+def test_guest_is_sent_to_login_and_back_to_the_monitor(browser, stack, tenants):
+	context = browser.new_context(base_url=stack)
+	page = context.new_page()
+	page.goto("/job-monitor")
+	assert "/login?redirect-to=" in page.url and "job-monitor" in page.url
+	page.fill("#login_email", tenants["member"])
+	page.fill("#login_password", DEMO_PASSWORD)
+	page.click("#login-button")
+	page.wait_for_url("**/job-monitor")
+	page.wait_for_selector("#job-monitor[data-ready='1']")
+	assert page.inner_text("#jm-user") == tenants["member"]
+	# a member gets no dead letter queue and no metrics
+	assert page.locator("#jm-dead-letter").count() == 0
+	assert page.locator("#jm-metrics").count() == 0
+	context.close()
+
+
+def test_member_sees_a_submitted_job_progress_live_to_completion(browser, stack, tenants):
+	context, page = open_monitor(browser, stack, tenants["member"])
+	page.evaluate("window.__notReloaded = true")
+
+	job_id = submit_from_page(page, tenants["org"], "demo_sleep", '{"seconds": 3, "steps": 6}')
+
+	row = job_row(page, job_id)
+	row.locator(".jm-status[data-status='Running']").wait_for()
+	# a value strictly between 0 and 100 shows the bar moved while the job ran
+	page.wait_for_function(
+		"""id => {
+			const bar = document.querySelector(`tr[data-job-id="${id}"] .jm-progress`);
+			const v = bar && Number(bar.getAttribute('aria-valuenow'));
+			return v > 0 && v < 100;
+		}""",
+		arg=job_id,
+	)
+	row.locator(".jm-status[data-status='Completed']").wait_for()
+	assert row.locator(".jm-progress").get_attribute("aria-valuenow") == "100"
+	assert page.evaluate("window.__notReloaded") is True, "the page was reloaded"
+
+	row.locator(".jm-history-btn").click()
+	history = page.locator("#jm-history-list .jm-history-item")
+	history.filter(has_text="Running → Completed").wait_for()
+	assert history.first.get_attribute("data-to-status") == "Pending"
+
+	page.screenshot(path=_screenshot("job-monitor.png"), full_page=True)
+	context.close()
+
+
+def test_member_cancels_a_running_job_from_the_page(browser, stack, tenants):
+	context, page = open_monitor(browser, stack, tenants["member"])
+	job_id = submit_from_page(page, tenants["org"], "demo_sleep", '{"seconds": 60, "steps": 60}')
+	row = job_row(page, job_id)
+	row.locator(".jm-status[data-status='Running']").wait_for()
+
+	row.locator(".jm-cancel").click()
+
+	row.locator(".jm-status[data-status='Canceled']").wait_for()
+	assert row.locator(".jm-cancel").count() == 0
+	assert wait_for_status(job_id, "Canceled", timeout=5).status == "Canceled"
+	context.close()
+
+
+def test_system_manager_retries_a_dead_lettered_job_to_completion(browser, stack, tenants):
+	job_type = make_job_type("dartwing.demo.demo_fail", max_retries=0)
+	frappe.db.commit()
+	job_id = _submit_as(tenants["member"], job_type, tenants["org"])
+	wait_for_status(job_id, "Dead Letter")
+	# the operator ships a fix for the handler, then retries from the dead letter queue
+	frappe.db.set_value("Job Type", job_type, "handler", "dartwing.demo.demo_noop")
+	frappe.db.commit()
+
+	context, page = open_monitor(browser, stack, tenants["admin"])
+	dead = page.locator(f"tr.jm-dl-row[data-job-id='{job_id}']")
+	dead.wait_for()
+	assert dead.locator(".jm-error-type").inner_text() == "PermanentError"
+	assert "demo_fail always fails" in dead.locator(".jm-error-message").inner_text()
+	assert dead.locator(".jm-attempt-count").inner_text() == "1"
+	page.locator("#jm-failures-chart svg, #jm-failures-chart p").first.wait_for()
+	dead.scroll_into_view_if_needed()
+	page.screenshot(path=_screenshot("dead-letter.png"), full_page=True)
+
+	page.select_option("#jm-filter-organization", tenants["org"])
+	dialogs: list[str] = []
+	page.once("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.accept()))
+	dead.locator(".jm-dl-retry-one").click()
+
+	job_row(page, job_id).locator(".jm-status[data-status='Completed']").wait_for()
+	assert dialogs and "Retry 1 dead-lettered job" in dialogs[0]
+	page.locator(f"tr.jm-dl-row[data-job-id='{job_id}']").wait_for(state="detached")
+	assert wait_for_status(job_id, "Completed", timeout=5).status == "Completed"
+	context.close()
+
+
+def test_a_member_of_another_organization_sees_none_of_these_jobs(browser, stack, tenants):
+	own_job = _submit_as(tenants["member"], "demo_noop", tenants["org"])
+	context, page = open_monitor(browser, stack, tenants["outsider"])
+
+	page.locator("#jm-jobs-body .jm-empty", has_text="No jobs yet").wait_for()
+	assert job_row(page, own_job).count() == 0
+	assert page.locator("tr.jm-job").count() == 0  # the outsider's organization has no jobs
+	options = page.locator("#jm-filter-organization option").all_inner_texts()
+	assert tenants["org"] not in options and tenants["other_org"] in options
+	assert page.locator("#jm-dead-letter").count() == 0
+	context.close()
+
+
+def _submit_as(user: str, job_type: str, organization: str) -> str:
+	frappe.set_user(user)
+	try:
+		job = engine.submit_job(job_type, organization, {})
+		frappe.db.commit()
+	finally:
+		frappe.set_user("Administrator")
+	return job.name
+
+
+def _screenshot(name: str) -> str:
+	os.makedirs(SCREENSHOTS, exist_ok=True)
+	return os.path.abspath(os.path.join(SCREENSHOTS, name))
