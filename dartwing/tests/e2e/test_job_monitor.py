@@ -14,10 +14,10 @@ import contextlib
 import os
 from collections.abc import Iterator
 
+import frappe
 import pytest
 import requests
 
-import frappe
 from benchless import testing
 from dartwing.dartwing_core.background_jobs import engine
 from dartwing.install import DEMO_PASSWORD, ensure_user
