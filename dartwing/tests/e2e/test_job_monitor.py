@@ -12,13 +12,14 @@ another organization sees none of those jobs; Guests are sent to the login page 
 
 import contextlib
 import os
+import re
 from collections.abc import Iterator
 
 import frappe
 import pytest
 import requests
 
-from benchless import testing
+from benchless import REPO_ROOT, testing
 from dartwing.dartwing_core.background_jobs import engine
 from dartwing.install import DEMO_PASSWORD, ensure_user
 from dartwing.tests.engine_utils import make_job_type, wait_for_status
@@ -56,15 +57,28 @@ def tenants() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def stack(tenants: dict[str, str]) -> Iterator[str]:
-	"""Web server, Socket.IO server on the site's configured port (the page tells the browser that
-	port), and two workers; yields the web base URL."""
+def stack(tenants: dict[str, str]) -> Iterator[tuple[str, int]]:
+	"""Web server, Socket.IO server and two workers; yields (web base URL, Socket.IO port)."""
 	if not os.path.exists(CHROMIUM):
 		pytest.skip("Chromium is not installed: run scripts/ensure-chromium.sh")
-	socketio_port = int(frappe.conf.get("socketio_port") or 9000)
-	with testing.start_server(SITE) as web_url, _realtime(web_url, socketio_port):
+	socketio_port = testing.free_port()  # the configured port may be taken by a running bench
+	with _repo_on_pythonpath(), testing.start_server(SITE) as web_url, _realtime(web_url, socketio_port):
 		with testing.start_workers(SITE, count=2):
-			yield web_url
+			yield web_url, socketio_port
+
+
+@contextlib.contextmanager
+def _repo_on_pythonpath() -> Iterator[None]:
+	# children run `python -m benchless` from sites/; benchless is not an installed distribution
+	previous = os.environ.get("PYTHONPATH")
+	os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [REPO_ROOT, previous]))
+	try:
+		yield
+	finally:
+		if previous is None:
+			os.environ.pop("PYTHONPATH", None)
+		else:
+			os.environ["PYTHONPATH"] = previous
 
 
 @contextlib.contextmanager
@@ -89,7 +103,7 @@ def _realtime(web_url: str, port: int) -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def browser(stack: str):
+def browser(stack: tuple[str, int]):
 	from playwright.sync_api import sync_playwright
 
 	with sync_playwright() as playwright:
@@ -98,10 +112,25 @@ def browser(stack: str):
 		browser.close()
 
 
-def open_monitor(browser, base_url: str, user: str):
-	"""A fresh browser context logged in as ``user``, showing /job-monitor with live updates on."""
+def new_context(browser, stack: tuple[str, int]):
+	"""A browser context on the test server. The page announces the site's configured Socket.IO port;
+	the test's server listens on a free one, so that one number is rewritten in the page's config."""
+	base_url, socketio_port = stack
 	context = browser.new_context(base_url=base_url, viewport={"width": 1280, "height": 900})
 	context.set_default_timeout(UI_TIMEOUT_MS)
+
+	def point_to_test_socketio(route) -> None:
+		response = route.fetch()
+		body = re.sub(r'"socketio_port": \d+', f'"socketio_port": {socketio_port}', response.text())
+		route.fulfill(response=response, body=body)
+
+	context.route(re.compile(r".*/job-monitor$"), point_to_test_socketio)
+	return context
+
+
+def open_monitor(browser, stack: tuple[str, int], user: str):
+	"""A fresh browser context logged in as ``user``, showing /job-monitor with live updates on."""
+	context = new_context(browser, stack)
 	response = context.request.post("/api/method/login", data={"usr": user, "pwd": DEMO_PASSWORD})
 	assert response.ok, response.text()
 	page = context.new_page()
@@ -128,7 +157,7 @@ def submit_from_page(page, organization: str, job_type: str, parameters: str) ->
 
 
 def test_guest_is_sent_to_login_and_back_to_the_monitor(browser, stack, tenants):
-	context = browser.new_context(base_url=stack)
+	context = new_context(browser, stack)
 	page = context.new_page()
 	page.goto("/job-monitor")
 	assert "/login?redirect-to=" in page.url and "job-monitor" in page.url

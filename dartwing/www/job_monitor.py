@@ -1,4 +1,5 @@
 """The job monitor page (``/job-monitor``): a logged-in user's view of their organizations' jobs.
+Frappe 15 looks up a www page's controller with "-" replaced by "_", hence this file's name.
 
 Mirrors a Frappe 15 www page controller (``frappe/www/me.py`` / ``frappe/website/page_renderers/
 template_page.py``): ``get_context(context)`` fills the Jinja context; ``no_cache`` keeps the page out of
