@@ -3,14 +3,14 @@
 Contract: every access decision about Organizations, Persons, Org Members, Background Jobs and Job
 Execution Logs (permission query conditions, has_permission hooks, the API, dispatch) goes through this
 module. A user acts in an organization only through User → Person → Org Member (Active) → Organization
-(Active). Administrator and System Manager are unrestricted. Values reach SQL escaped or parameterised.
+(Active). Administrator and System Manager are unrestricted. Values reach SQL parameterised, or
+escaped with frappe.db.escape where a hook must return SQL text.
 
 Hooks mirror Frappe 15's contracts (frappe/model/db_query.py `get_permission_query_conditions`,
 frappe/permissions.py `has_controller_permissions`): query hooks return an SQL condition ("" = no
 restriction); has_permission hooks return False to deny, True or None to leave the role decision standing.
 """
 
-from collections.abc import Iterable
 from types import MappingProxyType
 from typing import Any
 
@@ -32,7 +32,6 @@ ROLE_ACTIONS = MappingProxyType(
 
 # Frappe ptypes that only look at a document; every other ptype changes it.
 _READ_PTYPES = frozenset({None, "read", "select", "print", "email", "report", "export", "share"})
-_NOTHING = "1=0"
 
 _ACTIVE_MEMBERSHIPS = """
 	from `tabOrg Member` m
@@ -90,19 +89,22 @@ def check_org_access(organization: str | None, user: str | None = None, action: 
 
 
 # Permission query conditions (hooks.permission_query_conditions)
+#
+# The membership chain goes into the condition as a subquery, so only the user (an email, escaped) is
+# inlined: organization names never meet SQL text, whatever characters they hold, and Frappe's list
+# query and ours agree by construction.
+
+
+def _user_orgs_subquery(user: str) -> str:
+	return f"select m.organization {_ACTIVE_MEMBERSHIPS.replace('%s', frappe.db.escape(user))}"
 
 
 def _in_user_orgs(column: str, user: str | None) -> str:
-	"""`column in (<user's organizations>)`, "" for unrestricted users, a false condition for none."""
+	"""`column` restricted to the user's organizations; "" (no restriction) for unrestricted users."""
 	user = _user(user)
 	if is_unrestricted(user):
 		return ""
-	return _in(column, get_user_organizations(user))
-
-
-def _in(column: str, values: Iterable[str]) -> str:
-	escaped = ", ".join(frappe.db.escape(value) for value in values)
-	return f"{column} in ({escaped})" if escaped else _NOTHING
+	return f"{column} in ({_user_orgs_subquery(user)})"
 
 
 def organization_query(user: str | None = None) -> str:
@@ -126,12 +128,11 @@ def person_query(user: str | None = None) -> str:
 	user = _user(user)
 	if is_unrestricted(user):
 		return ""
-	own = f"`tabPerson`.`user` = {frappe.db.escape(user)}"
-	organizations = get_user_organizations(user)
-	if not organizations:
-		return own
-	shared = _in("m.organization", organizations)
-	return f"({own} or `tabPerson`.`name` in (select m.person from `tabOrg Member` m where {shared}))"
+	shared = _in_user_orgs("shared.organization", user)
+	return (
+		f"(`tabPerson`.`user` = {frappe.db.escape(user)}"
+		f" or `tabPerson`.`name` in (select shared.person from `tabOrg Member` shared where {shared}))"
+	)
 
 
 # has_permission hooks (hooks.has_permission)
