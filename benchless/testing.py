@@ -84,12 +84,20 @@ def free_port() -> int:
 		return s.getsockname()[1]
 
 
-def spawn(*args: str) -> subprocess.Popen:
+def benchless_env() -> dict[str, str]:
+	"""Environment for ``python -m benchless`` run from sites/: the repository must be importable."""
+	paths = [benchless.REPO_ROOT, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+	return {**os.environ, "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths)), "PYTHONUNBUFFERED": "1"}
+
+
+def spawn(*args: str, **popen_kwargs: Any) -> subprocess.Popen:
+	"""``python -m benchless <args>`` in sites/, in its own process group."""
 	return subprocess.Popen(
 		[sys.executable, "-m", "benchless", *args],
 		cwd=benchless.SITES_PATH,
 		start_new_session=True,
-		env={**os.environ, "PYTHONUNBUFFERED": "1"},
+		env=benchless_env(),
+		**popen_kwargs,
 	)
 
 

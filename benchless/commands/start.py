@@ -43,7 +43,7 @@ class Child:
 			stdout=subprocess.PIPE,
 			stderr=subprocess.STDOUT,
 			start_new_session=True,  # our signals reach it only through us; its horses die with its group
-			env={**os.environ, "PYTHONUNBUFFERED": "1"},
+			env=benchless_env(),
 		)
 		self.reader = threading.Thread(target=self._forward, daemon=True)
 		self.reader.start()
@@ -59,6 +59,12 @@ class Child:
 				os.killpg(self.proc.pid, signum)
 			except ProcessLookupError:
 				pass
+
+
+def benchless_env() -> dict[str, str]:
+	"""Children run from sites/, so the repository must be on their path."""
+	paths = [benchless.REPO_ROOT, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+	return {**os.environ, "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths)), "PYTHONUNBUFFERED": "1"}
 
 
 def benchless_cmd(*args: str) -> list[str]:

@@ -3,6 +3,7 @@
 The job targets live in this module so that worker processes can import them by dotted path.
 """
 
+import time
 import uuid
 
 import frappe
@@ -19,7 +20,7 @@ from frappe.utils.background_jobs import (
 )
 from rq.job import JobStatus
 
-from benchless.testing import flush_queues, redis_queue_conn, start_workers, wait_for
+from benchless.testing import redis_queue_conn, start_workers, wait_for
 
 THIS = "benchless.tests.test_jobs_background"
 JOB_TIMEOUT = 30  # seconds to wait for a worker to finish a job
@@ -52,6 +53,11 @@ def fail_once_then_record(marker: str) -> None:
 	)
 
 
+def nap(seconds: float, marker: str = "") -> None:
+	"""Keeps a job STARTED for a while, so deduplication holds even if a worker picked it up."""
+	time.sleep(seconds)
+
+
 # ---------------------------------------------------------------- helpers
 def committed_value(marker: str, field: str = "error"):
 	"""The committed row written by a worker (roll back first: our snapshot predates it)."""
@@ -63,11 +69,14 @@ def new_marker() -> str:
 	return f"bl-job-{uuid.uuid4().hex[:12]}"
 
 
-@pytest.fixture(autouse=True)
-def empty_queues():
-	flush_queues("test_site")
-	yield
-	flush_queues("test_site")
+@pytest.fixture
+def job_id():
+	"""A unique job id whose RQ job is deleted afterwards (other suites may share the queues)."""
+	value = new_marker()
+	yield value
+	job = get_job(value)
+	if job:
+		job.delete()
 
 
 # ---------------------------------------------------------------- tests without workers
@@ -78,58 +87,58 @@ def test_job_id_is_namespaced_by_site_and_queue_by_bench():
 	assert get_queue("short").name == f"{frappe.conf.bench_id}:short"
 
 
-def test_enqueue_returns_rq_job_carrying_site_user_and_kwargs():
-	job = enqueue(f"{THIS}.record_context", queue="short", job_id="carry", marker="m1")
-	assert job.id == "test_site::carry"
+def test_enqueue_returns_rq_job_carrying_site_user_and_kwargs(job_id):
+	job = enqueue(f"{THIS}.nap", queue="short", job_id=job_id, seconds=0, marker="m1")
+	assert job.id == f"test_site::{job_id}"
 	assert job.origin == f"{frappe.conf.bench_id}:short"
 	assert job.timeout == 300
 	assert job.kwargs["site"] == "test_site"
 	assert job.kwargs["user"] == "Administrator"
-	assert job.kwargs["kwargs"] == {"marker": "m1"}
-	assert job.kwargs["job_name"] == f"{THIS}.record_context"
-	assert is_job_enqueued("carry")
+	assert job.kwargs["kwargs"] == {"seconds": 0, "marker": "m1"}
+	assert job.kwargs["job_name"] == f"{THIS}.nap"
+	assert get_job_status(job_id) is not None
 
 
 def test_unknown_queue_is_rejected_with_validation_error():
 	with pytest.raises(frappe.ValidationError, match="Queue should be one of short, default, long"):
-		enqueue(f"{THIS}.record_context", queue="urgent", marker="x")
+		enqueue(f"{THIS}.nap", queue="urgent", seconds=0)
 
 
 def test_deduplicate_requires_job_id():
 	with pytest.raises(frappe.ValidationError):
-		enqueue(f"{THIS}.record_context", deduplicate=True, marker="x")
+		enqueue(f"{THIS}.nap", deduplicate=True, seconds=0)
 
 
-def test_deduplicate_skips_a_job_already_queued():
-	first = enqueue(f"{THIS}.record_context", job_id="dedup", deduplicate=True, marker="x")
-	second = enqueue(f"{THIS}.record_context", job_id="dedup", deduplicate=True, marker="y")
+def test_deduplicate_skips_a_job_already_queued(job_id):
+	first = enqueue(f"{THIS}.nap", job_id=job_id, deduplicate=True, seconds=5, marker="x")
+	second = enqueue(f"{THIS}.nap", job_id=job_id, deduplicate=True, seconds=5, marker="y")
 	assert first is not None
 	assert second is None
-	assert get_job("dedup").kwargs["kwargs"] == {"marker": "x"}
-	assert get_queue("default").count == 1
+	assert is_job_enqueued(job_id)
+	assert get_job(job_id).kwargs["kwargs"]["marker"] == "x"
 
 
-def test_deduplicate_replaces_a_finished_job():
-	first = enqueue(f"{THIS}.record_context", job_id="again", deduplicate=True, marker="x")
+def test_deduplicate_replaces_a_finished_job(job_id):
+	first = enqueue(f"{THIS}.nap", job_id=job_id, deduplicate=True, seconds=0, marker="x")
 	first.set_status(JobStatus.FINISHED)
-	second = enqueue(f"{THIS}.record_context", job_id="again", deduplicate=True, marker="y")
+	second = enqueue(f"{THIS}.nap", job_id=job_id, deduplicate=True, seconds=0, marker="y")
 	assert second is not None
-	assert get_job("again").kwargs["kwargs"] == {"marker": "y"}
+	assert get_job(job_id).kwargs["kwargs"]["marker"] == "y"
 
 
-def test_enqueue_after_commit_is_dropped_on_rollback():
-	assert enqueue(f"{THIS}.record_context", enqueue_after_commit=True, job_id="ac-rb", marker="x") is None
+def test_enqueue_after_commit_is_dropped_on_rollback(job_id):
+	assert enqueue(f"{THIS}.nap", enqueue_after_commit=True, job_id=job_id, seconds=0) is None
 	frappe.db.rollback()
-	assert get_job("ac-rb") is None
+	assert get_job(job_id) is None
 	frappe.db.commit()  # the callback must have been discarded, not merely postponed
-	assert get_job("ac-rb") is None
+	assert get_job(job_id) is None
 
 
-def test_enqueue_after_commit_happens_on_commit():
-	enqueue(f"{THIS}.record_context", enqueue_after_commit=True, job_id="ac-c", marker="x")
-	assert get_job("ac-c") is None
+def test_enqueue_after_commit_happens_on_commit(job_id):
+	enqueue(f"{THIS}.nap", enqueue_after_commit=True, job_id=job_id, seconds=0)
+	assert get_job(job_id) is None
 	frappe.db.commit()
-	assert get_job_status("ac-c") == JobStatus.QUEUED
+	assert get_job(job_id) is not None
 
 
 def test_now_runs_in_process_and_returns_the_value():
@@ -147,7 +156,7 @@ def test_redis_down_raises_connection_error(monkeypatch):
 	monkeypatch.setitem(frappe.local.conf, "redis_queue", "redis://127.0.0.1:1/0")
 	monkeypatch.setattr("frappe.utils.background_jobs.REDIS_CONNECT_ATTEMPTS", 1)
 	with pytest.raises(redis.exceptions.ConnectionError):
-		enqueue(f"{THIS}.record_context", marker="x")
+		enqueue(f"{THIS}.nap", seconds=0)
 
 
 # ---------------------------------------------------------------- tests with real workers
@@ -190,11 +199,10 @@ def test_retry_background_job_error_reruns_the_job():
 
 
 @pytest.mark.workers
-def test_deduplicated_job_runs_once_per_queueing():
-	marker = new_marker()
-	enqueue(f"{THIS}.record_context", job_id=marker, deduplicate=True, marker=marker)
-	assert enqueue(f"{THIS}.record_context", job_id=marker, deduplicate=True, marker=marker) is None
+def test_deduplicated_job_runs_once_per_queueing(job_id):
+	enqueue(f"{THIS}.record_context", job_id=job_id, deduplicate=True, marker=job_id)
+	assert enqueue(f"{THIS}.record_context", job_id=job_id, deduplicate=True, marker=job_id) is None
 	with start_workers("test_site", count=2):
-		wait_for(lambda: get_job_status(marker) == JobStatus.FINISHED, timeout=JOB_TIMEOUT)
+		wait_for(lambda: get_job_status(job_id) == JobStatus.FINISHED, timeout=JOB_TIMEOUT)
 	frappe.db.rollback()
-	assert frappe.db.count("Error Log", {"method": marker}) == 1
+	assert frappe.db.count("Error Log", {"method": job_id}) == 1

@@ -3,6 +3,7 @@
 import signal
 import subprocess
 import sys
+import time
 from datetime import timedelta
 
 import frappe
@@ -20,14 +21,15 @@ from frappe.utils.scheduler import (
 from frappe.utils.scheduler import _last_execution_key as last_execution_key
 
 import benchless
-from benchless.testing import flush_queues
+from benchless.testing import benchless_env, spawn
 
 TICK_METHOD = "benchless.tests.test_jobs_scheduler.tick"
 LONG_METHOD = "benchless.tests.test_jobs_scheduler.nightly"
 
 
 def tick() -> None:
-	"""Target of the test cron hook (never run here: no workers)."""
+	"""Target of the test cron hook; slow so that it stays queued or started during the test."""
+	time.sleep(5)
 
 
 def nightly() -> None:
@@ -39,11 +41,14 @@ HOOKS = {"cron": {"* * * * *": [TICK_METHOD]}, "daily_long": [LONG_METHOD]}
 
 @pytest.fixture(autouse=True)
 def clean_state():
-	flush_queues("test_site")
+	"""Fresh last-run times; scheduled jobs we queued are deleted (other suites may share the queues)."""
 	get_redis_conn().delete(last_execution_key())
 	yield
-	flush_queues("test_site")
 	get_redis_conn().delete(last_execution_key())
+	for event in [*get_scheduled_events(HOOKS), *get_scheduled_events()]:
+		job = get_job(event.job_id)
+		if job:
+			job.delete()
 
 
 def test_hooks_are_read_with_frappe_frequencies():
@@ -74,7 +79,7 @@ def test_due_cron_event_is_enqueued_once_with_scheduled_job_id():
 	# due again a minute later, but the first one is still queued: deduplicated
 	set_last_execution(TICK_METHOD, now_datetime() - timedelta(minutes=2))
 	assert enqueue_events("test_site", hooks=HOOKS) == []
-	assert get_queue("default").count == 1
+	assert get_job(f"scheduled_job::{TICK_METHOD}").id == job.id
 
 
 def test_cli_once_enqueues_the_apps_cron_hooks():
@@ -87,6 +92,7 @@ def test_cli_once_enqueues_the_apps_cron_hooks():
 	out = subprocess.run(
 		[sys.executable, "-m", "benchless", "scheduler", "--site", "test_site", "--once"],
 		cwd=benchless.SITES_PATH,
+		env=benchless_env(),
 		capture_output=True,
 		text=True,
 		timeout=60,
@@ -98,12 +104,7 @@ def test_cli_once_enqueues_the_apps_cron_hooks():
 
 
 def test_cli_loop_stops_cleanly_on_sigterm():
-	proc = subprocess.Popen(
-		[sys.executable, "-m", "benchless", "scheduler", "--site", "test_site", "--tick", "0.2"],
-		cwd=benchless.SITES_PATH,
-		stdout=subprocess.PIPE,
-		text=True,
-	)
+	proc = spawn("scheduler", "--site", "test_site", "--tick", "0.2", stdout=subprocess.PIPE, text=True)
 	try:
 		assert proc.stdout.readline().startswith("scheduler: test_site every 0.2 s")
 		proc.send_signal(signal.SIGTERM)
