@@ -41,7 +41,13 @@ def admin_token():
 def plain_user():
 	email = f"bl-rt-{uuid.uuid4().hex[:8]}@example.com"
 	frappe.get_doc(
-		{"doctype": "User", "email": email, "first_name": "Realtime", "new_password": PLAIN_PASSWORD}
+		{
+			"doctype": "User",
+			"email": email,
+			"first_name": "Realtime",
+			"user_type": "Website User",
+			"new_password": PLAIN_PASSWORD,
+		}
 	).insert(ignore_permissions=True)
 	frappe.db.commit()
 	return email
