@@ -108,8 +108,11 @@ def retry_job(job_id: str, *, by_admin: bool = False) -> frappe._dict:
 		frappe.throw(
 			_("Job {0} is {1} and cannot be retried").format(job_id, job.status), frappe.ValidationError
 		)
+	# Attempt numbers keep counting (the log never repeats one); the budget starts afresh from here.
+	retries = int(job.retry_count or 0) + 1
 	updates = {
-		"retry_count": 0,
+		"retry_count": retries,
+		"max_retries": retries + _job_type_retry_budget(job.job_type),
 		"next_retry_at": None,
 		"cancel_requested": 0,
 		"canceled_at": None,
@@ -123,6 +126,11 @@ def retry_job(job_id: str, *, by_admin: bool = False) -> frappe._dict:
 		frappe.throw(_("Job {0} changed while retrying; try again").format(job_id), frappe.ValidationError)
 	dispatcher.schedule(job.organization)
 	return frappe._dict(job=job.name, status=JobStatus.PENDING.value)
+
+
+def _job_type_retry_budget(job_type: str) -> int:
+	value = frappe.db.get_value("Job Type", job_type, "max_retries")
+	return int(value if value is not None else config.DEFAULT_MAX_RETRIES)
 
 
 def _load_job_type(job_type: str) -> frappe._dict:

@@ -37,6 +37,7 @@ UPDATABLE_COLUMNS = frozenset(
 		"canceled_by",
 		"cancel_requested",
 		"retry_count",
+		"max_retries",
 		"next_retry_at",
 		"progress",
 		"progress_message",
