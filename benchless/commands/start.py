@@ -30,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 	parser.add_argument("--site", help="site to serve (default: default_site)")
 	parser.add_argument("--workers", type=int, default=2, help="number of RQ workers (default 2)")
 	parser.add_argument("--no-demo-jobs", action="store_true", help="do not submit the demo jobs")
+	parser.add_argument("--webserver-port", type=int, help="web port (default: conf.webserver_port)")
+	parser.add_argument("--socketio-port", type=int, help="Socket.IO port (default: conf.socketio_port)")
 
 
 class Child:
@@ -71,10 +73,15 @@ def benchless_cmd(*args: str) -> list[str]:
 	return [sys.executable, "-m", "benchless", *args]
 
 
-def start_children(site: str, workers: int) -> list[Child]:
+def start_children(site: str, workers: int, web_port: int, socketio_port: int) -> list[Child]:
 	children = [
-		Child("web", benchless_cmd("serve", "--site", site)),
-		Child("socketio", benchless_cmd("realtime", "--site", site)),
+		Child("web", benchless_cmd("serve", "--site", site, "--port", str(web_port))),
+		Child(
+			"socketio",
+			benchless_cmd(
+				"realtime", "--site", site, "--port", str(socketio_port), "--webserver-port", str(web_port)
+			),
+		),
 	]
 	children += [Child(f"worker.{i + 1}", benchless_cmd("worker", "--site", site)) for i in range(workers)]
 	children.append(Child("schedule", benchless_cmd("scheduler", "--site", site)))
@@ -131,9 +138,11 @@ def run(args: argparse.Namespace) -> int:
 	for signum in (signal.SIGINT, signal.SIGTERM):
 		signal.signal(signum, lambda *_: stop.set())
 
-	children = start_children(site, args.workers)
-	print(f"start      | web:       http://127.0.0.1:{conf.get('webserver_port', 8000)}", flush=True)
-	print(f"start      | socket.io: http://127.0.0.1:{conf.get('socketio_port', 9000)}/{site}", flush=True)
+	web_port = args.webserver_port or int(conf.get("webserver_port") or 8000)
+	socketio_port = args.socketio_port or int(conf.get("socketio_port") or 9000)
+	children = start_children(site, args.workers, web_port, socketio_port)
+	print(f"start      | web:       http://127.0.0.1:{web_port}", flush=True)
+	print(f"start      | socket.io: http://127.0.0.1:{socketio_port}/{site}", flush=True)
 	print("start      | press Ctrl-C to stop", flush=True)
 	if not args.no_demo_jobs:
 		threading.Thread(target=submit_demo_jobs, args=(site, args.workers), daemon=True).start()
