@@ -70,7 +70,9 @@ def delete_dead_letters(job_ids: list[str]) -> dict[str, Any]:
 def _check_admin() -> None:
 	# Not frappe.only_for: Frappe skips that check in tests, and this rule must be tested.
 	if not permissions.is_unrestricted():
-		frappe.throw(_("Only a {0} may manage the dead letter queue").format(ADMIN_ROLE), frappe.PermissionError)
+		frappe.throw(
+			_("Only a {0} may manage the dead letter queue").format(ADMIN_ROLE), frappe.PermissionError
+		)
 
 
 def _bulk_ids(job_ids: Any) -> list[str]:

@@ -15,9 +15,9 @@ from frappe.utils import now_datetime
 
 from dartwing.dartwing_core.background_jobs import config, dispatcher, executor, state
 from dartwing.dartwing_core.background_jobs.errors import WorkerLost
-from dartwing.dartwing_core.background_jobs.transitions import JobStatus
+from dartwing.dartwing_core.background_jobs.transitions import FINAL, JobStatus
 
-FINAL_STATUSES = ("Completed", "Canceled", "Dead Letter")
+_FINAL = tuple(sorted(status.value for status in FINAL))
 LIVE_RQ_STATUSES = frozenset({"queued", "started", "deferred", "scheduled"})
 LOST_DISPATCH_GRACE_SECONDS = 10  # s a fresh dispatch gets to reach Redis before it counts as lost
 MAX_PURGE_BATCHES_PER_RUN = 200  # bounds one retention run to 100,000 jobs
@@ -107,13 +107,16 @@ def purge_old_jobs(days: int | None = None) -> int:
 		names = frappe.db.sql_list(
 			"""SELECT name FROM `tabBackground Job`
 			WHERE status IN %(final)s AND completed_at < %(cutoff)s ORDER BY completed_at LIMIT %(limit)s""",
-			{"final": FINAL_STATUSES, "cutoff": cutoff, "limit": config.PURGE_BATCH_SIZE},
+			{"final": _FINAL, "cutoff": cutoff, "limit": config.PURGE_BATCH_SIZE},
 		)
 		if not names:
 			break
 		state.delete_jobs(names)
 		frappe.db.commit()  # one short transaction per batch keeps locks brief
 		deleted += len(names)
+	from dartwing.dartwing_core.doctype.job_execution_log.job_execution_log import JobExecutionLog
+
+	JobExecutionLog.clear_old_logs(days)  # log rows left behind by jobs deleted some other way
 	return deleted
 
 

@@ -120,7 +120,10 @@ def new_context(browser, stack: tuple[str, int]):
 	context.set_default_timeout(UI_TIMEOUT_MS)
 
 	def point_to_test_socketio(route) -> None:
-		response = route.fetch()
+		response = route.fetch(max_redirects=0)  # a Guest's redirect must reach the browser as is
+		if response.status != 200:
+			route.fulfill(response=response)
+			return
 		body = re.sub(r'"socketio_port": \d+', f'"socketio_port": {socketio_port}', response.text())
 		route.fulfill(response=response, body=body)
 
@@ -134,6 +137,9 @@ def open_monitor(browser, stack: tuple[str, int], user: str):
 	response = context.request.post("/api/method/login", data={"usr": user, "pwd": DEMO_PASSWORD})
 	assert response.ok, response.text()
 	page = context.new_page()
+	# shown by pytest when a test fails
+	page.on("console", lambda message: print(f"console {message.type}: {message.text}"))
+	page.on("requestfailed", lambda request: print(f"request failed: {request.url} {request.failure}"))
 	page.goto("/job-monitor")
 	page.wait_for_selector("#job-monitor[data-ready='1']")
 	page.wait_for_selector("#jm-live[data-state='live']")

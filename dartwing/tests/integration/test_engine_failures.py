@@ -74,7 +74,7 @@ class TestWorkerKilledMidJob(FrappeTestCase):
 class TestRedisOutage(FrappeTestCase):
 	def test_submissions_fail_cleanly_while_redis_is_down_and_accepted_jobs_run_after_it_returns(self):
 		owner, org = make_tenant("Owner")
-		job_type = make_job_type("dartwing.demo.demo_echo")
+		job_type = make_job_type("dartwing.demo.demo_echo", max_running_per_org=10)
 		frappe.db.commit()
 		accepted = [
 			submit_as(owner, job_type, org, {"i": i}) for i in range(5)

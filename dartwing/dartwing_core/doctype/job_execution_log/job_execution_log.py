@@ -11,6 +11,9 @@ from frappe.model.document import Document
 from frappe.utils import add_days, now_datetime
 
 from dartwing.dartwing_core.background_jobs import config
+from dartwing.dartwing_core.background_jobs.transitions import FINAL
+
+FINAL_STATUSES = tuple(sorted(status.value for status in FINAL))
 
 
 class JobExecutionLog(Document):
@@ -38,18 +41,28 @@ class JobExecutionLog(Document):
 
 	@staticmethod
 	def clear_old_logs(days: int = config.RETENTION_DAYS) -> int:
-		"""Delete log rows older than `days` days, in batches; return how many were deleted."""
+		"""Delete log rows older than `days` days whose job is gone or ended before then, in batches.
+
+		A job's history stays complete while the job is kept: rows of retained jobs are never touched.
+		Returns how many rows were deleted.
+		"""
 		cutoff = add_days(now_datetime(), -days)
 		deleted = 0
 		while True:
 			names = frappe.db.sql_list(
-				"select name from `tabJob Execution Log` where `timestamp` < %s limit %s",
-				(cutoff, config.PURGE_BATCH_SIZE),
+				"""select log.name from `tabJob Execution Log` log
+				left join `tabBackground Job` job on job.name = log.job
+				where log.`timestamp` < %(cutoff)s
+					and (job.name is null or (job.status in %(final)s and job.completed_at < %(cutoff)s))
+				limit %(limit)s""",
+				{"cutoff": cutoff, "final": FINAL_STATUSES, "limit": config.PURGE_BATCH_SIZE},
 			)
 			if not names:
 				return deleted
-			placeholders = ", ".join(["%s"] * len(names))
-			frappe.db.sql(f"delete from `tabJob Execution Log` where name in ({placeholders})", tuple(names))
+			frappe.db.sql(
+				"delete from `tabJob Execution Log` where name in %(names)s", {"names": tuple(names)}
+			)
+			frappe.db.commit()  # one short transaction per batch
 			deleted += len(names)
 
 
