@@ -24,7 +24,7 @@ checked = validate_argument_types(_target, apply_condition=lambda: True)
 
 
 def test_strings_from_forms_are_converted_to_the_annotations():
-	assert checked("3", ratio="0.5", flag="true", options='{"x": 1}', names='["p", "q"]', mode="b") == (
+	assert checked("3", ratio="0.5", flag="true", options={"x": 1}, names=["p", "q"], mode="b") == (
 		3,
 		0.5,
 		True,
@@ -34,6 +34,13 @@ def test_strings_from_forms_are_converted_to_the_annotations():
 		None,
 		{},
 	)
+
+
+def test_a_json_string_is_not_a_dict_or_list_as_in_frappes_pydantic_lax_mode():
+	with pytest.raises(frappe.FrappeTypeError):
+		checked("3", options='{"x": 1}')
+	with pytest.raises(frappe.FrappeTypeError):
+		checked("3", names='["p"]')
 
 
 def test_values_already_of_the_right_type_pass_unchanged_and_unannotated_kwargs_are_kept():

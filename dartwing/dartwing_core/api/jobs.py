@@ -25,11 +25,13 @@ SUBMIT_RATE_WINDOW_SECONDS = 60
 def submit_job(
 	job_type: str,
 	organization: str,
-	parameters: dict | None = None,
+	parameters: dict | str | None = None,
 	priority: str | None = None,
-	depends_on: list | None = None,
+	depends_on: list | str | None = None,
 ) -> dict[str, Any]:
 	"""Submit a job; returns at once with its id and status (the work happens in a worker)."""
+	parameters = _json_argument("parameters", parameters, dict)
+	depends_on = _json_argument("depends_on", depends_on, list)
 	job = engine.submit_job(job_type, organization, parameters, priority=priority, depends_on=depends_on)
 	return {"job_id": job.name, "status": job.status, "deduplicated": bool(job.flags.deduplicated)}
 
@@ -98,12 +100,26 @@ def get_dead_letter_jobs(
 
 
 @frappe.whitelist(methods=["POST"])
-def retry_dead_letter_jobs(job_ids: list) -> dict[str, Any]:
+def retry_dead_letter_jobs(job_ids: list | str) -> dict[str, Any]:
 	"""System Manager: put dead-lettered jobs back to Pending with a fresh retry budget."""
-	return dead_letter.retry_dead_letters(job_ids)
+	return dead_letter.retry_dead_letters(_json_argument("job_ids", job_ids, list))
 
 
 @frappe.whitelist(methods=["POST"])
-def delete_dead_letter_jobs(job_ids: list) -> dict[str, Any]:
+def delete_dead_letter_jobs(job_ids: list | str) -> dict[str, Any]:
 	"""System Manager: delete dead-lettered jobs and their logs."""
-	return dead_letter.delete_dead_letters(job_ids)
+	return dead_letter.delete_dead_letters(_json_argument("job_ids", job_ids, list))
+
+
+def _json_argument(name: str, value: Any, expected: type) -> Any:
+	"""Form bodies (and desk's frappe.call) send objects as JSON text; JSON bodies send them as is."""
+	if not isinstance(value, str):
+		return value
+	try:
+		parsed = frappe.parse_json(value)
+	except ValueError:
+		parsed = None
+	if not isinstance(parsed, expected):
+		kind = _("a JSON object") if expected is dict else _("a JSON list")
+		frappe.throw(_("{0} must be {1}").format(name, kind), frappe.ValidationError)
+	return parsed

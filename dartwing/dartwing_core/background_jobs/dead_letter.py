@@ -76,8 +76,6 @@ def _check_admin() -> None:
 
 
 def _bulk_ids(job_ids: Any) -> list[str]:
-	if isinstance(job_ids, str):
-		job_ids = frappe.parse_json(job_ids) if job_ids.startswith("[") else [job_ids]
 	if not isinstance(job_ids, list | tuple) or not all(isinstance(i, str) and i for i in job_ids):
 		frappe.throw(_("job_ids must be a list of job IDs"), frappe.ValidationError)
 	if not job_ids:
