@@ -118,3 +118,26 @@ def ensure_membership(person: str, organization: str, role: str = "Member", stat
 		}
 	)
 	return member.insert(ignore_permissions=True).name
+
+
+def submit_demo_jobs() -> list[str]:
+	"""A few demo jobs as the demo users, so a newcomer sees the engine work (`make run`); commits.
+
+	Shows a job with progress, a result, a retried transient failure and a dead-lettered one.
+	"""
+	from dartwing.dartwing_core.background_jobs.engine import submit_job
+
+	demo = (
+		("alice@acme.test", "demo_sleep", "Acme Corp", {"seconds": 8, "steps": 16}),
+		("alice@acme.test", "demo_echo", "Acme Corp", {"hello": "world"}),
+		("bob@acme.test", "demo_flaky", "Acme Corp", {"fail_times": 1}),
+		("carol@globex.test", "demo_sleep", "Globex", {"seconds": 5, "steps": 5}),
+		("carol@globex.test", "demo_fail", "Globex", {}),
+	)
+	submitted = []
+	for user, job_type, organization, parameters in demo:
+		frappe.set_user(user)
+		submitted.append(submit_job(job_type, organization, {**parameters, "demo": frappe.utils.now()}).name)
+	frappe.set_user("Administrator")
+	frappe.db.commit()
+	return submitted
