@@ -222,6 +222,8 @@ class BaseDocument:
 			df = meta.get_field(column)
 			if df and sanitize:
 				value = _sanitize(df, value)
+			elif column in ("docstatus", "idx") and sanitize:
+				value = cint(value)
 			if convert_dates_to_str and isinstance(value, datetime.date | datetime.time | datetime.timedelta):
 				value = str(value)
 			out[column] = value

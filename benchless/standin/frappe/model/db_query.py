@@ -288,11 +288,12 @@ class DatabaseQuery:
 		return out
 
 	def _from_dict_item(self, field: str, value: Any) -> tuple[str, str, Any]:
-		if isinstance(value, list | tuple) and value and isinstance(value[0], str):
-			if value[0].lower().strip() in OPERATORS:
-				return field, value[0].lower().strip(), value[1] if len(value) > 1 else None
+		"""{field: value} or {field: [operator, value]} (as Frappe's make_filter_tuple)."""
 		if isinstance(value, list | tuple):
-			return field, "in", list(value)
+			operator = str(value[0]).lower().strip() if value else ""
+			if operator not in OPERATORS:
+				raise frappe.DataError(f"Operator must be one of {', '.join(OPERATORS)}, not {value[0]!r}")
+			return field, operator, value[1] if len(value) > 1 else None
 		return field, "=", value
 
 	def _from_list_item(self, item: list) -> tuple[str, str, Any]:

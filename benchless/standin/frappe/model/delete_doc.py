@@ -82,9 +82,10 @@ def check_if_doc_is_linked(doc, method: str = "Delete") -> None:
 		for df in meta.get_link_fields():
 			if df.options != doc.doctype or not frappe.db.table_exists(link_dt):
 				continue
+			columns = "name, parent, parenttype" if meta.istable else "name"
+			exclude_own_rows = " and not (parent=%s and parenttype=%s)" if meta.istable else ""
 			row = frappe.db.sql(
-				f"select name, parent, parenttype from `tab{link_dt}` where `{df.fieldname}`=%s"
-				f"{' and not (parent=%s and parenttype=%s)' if meta.istable else ''} limit 1",
+				f"select {columns} from `tab{link_dt}` where `{df.fieldname}`=%s{exclude_own_rows} limit 1",
 				(doc.name, doc.name, doc.doctype) if meta.istable else (doc.name,),
 				as_dict=True,
 			)
