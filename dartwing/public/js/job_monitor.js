@@ -22,6 +22,7 @@
 	const CANCELABLE = new Set(["Pending", "Queued", "Running", "Failed", "Timed Out"]);
 	const RETRYABLE = new Set(["Failed", "Timed Out", "Canceled", "Dead Letter"]);
 	const LIST_LIMIT = 50;
+	const DEAD_LETTER_LIMIT = 20; // newest first; the total is shown beside the title
 	const OFFLINE_POLL_MS = 5000; // only while the socket is down
 	const CHART_COLORS = ["#d9480f", "#1971c2", "#2f9e44", "#ae3ec9", "#f08c00", "#0c8599", "#e64980", "#5c940d"];
 
@@ -496,7 +497,7 @@
 			return;
 		}
 		try {
-			const reply = await api("dartwing.jobs.get_dead_letter_jobs", { limit: 100 });
+			const reply = await api("dartwing.jobs.get_dead_letter_jobs", { limit: DEAD_LETTER_LIMIT });
 			renderDeadLetters(reply.jobs || [], reply.total || 0);
 			setMessage("jm-dead-letter-message", "");
 		} catch (error) {
@@ -626,8 +627,10 @@
 			renderJobTypeMetrics(metrics.by_job_type || []);
 			renderFailuresChart(metrics.failures_per_hour || []);
 			setMessage("jm-metrics-message", "");
+			root.dataset.metrics = "loaded";
 		} catch (error) {
 			setMessage("jm-metrics-message", `Metrics unavailable: ${error.message}`, "error");
+			root.dataset.metrics = "unavailable";
 		}
 	}
 
