@@ -1,0 +1,98 @@
+"""Benchmarks of the job engine (`make bench`); shared helpers for the `*_bench.py` modules.
+
+Contract:
+- Every benchmark is a module ``bench/<name>_bench.py`` with ``main() -> dict``; ``bench.run_all`` runs
+  them all (or those named on its command line) against ``test_site``.
+- A benchmark measures its own baseline in the same run and reports ratios beside the raw numbers,
+  because the machine is shared and noisy. ``write_result`` stores the figures in
+  ``bench/results/<name>.json``.
+- ``BENCH_QUICK=1`` shrinks every size (a smoke run, not a measurement).
+- Speed is only measured here, never asserted in tests.
+"""
+
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Sequence
+from typing import Any
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+RESULTS_DIR = os.path.join(BENCH_DIR, "results")
+SITE = os.environ.get("BENCH_SITE", "test_site")
+QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+
+
+def size(full: int, quick: int) -> int:
+	"""``full`` normally, ``quick`` under BENCH_QUICK=1."""
+	return quick if QUICK else full
+
+
+def connect(site: str = SITE) -> None:
+	"""Give the calling thread its own site context and database connection, as a bench process has."""
+	import benchless
+
+	benchless.activate()
+	os.makedirs(benchless.SITES_PATH, exist_ok=True)
+	os.chdir(benchless.SITES_PATH)
+	import frappe
+
+	frappe.init(site, sites_path=".", force=True)
+	frappe.connect()
+	frappe.set_user("Administrator")
+
+
+def disconnect() -> None:
+	import frappe
+
+	frappe.destroy()
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+	"""Nearest-rank percentile (pct in 0..100) of a non-empty sequence."""
+	ordered = sorted(values)
+	rank = max(1, min(len(ordered), round(pct / 100 * len(ordered) + 0.5)))
+	return ordered[rank - 1]
+
+
+def latency_summary(seconds: Sequence[float]) -> dict[str, float]:
+	"""p50 / p90 / p99 / mean / max in milliseconds, and the sample count."""
+	if not seconds:
+		return {"n": 0}
+	ms = [s * 1000 for s in seconds]
+	return {
+		"n": len(ms),
+		"p50_ms": round(percentile(ms, 50), 2),
+		"p90_ms": round(percentile(ms, 90), 2),
+		"p99_ms": round(percentile(ms, 99), 2),
+		"mean_ms": round(statistics.fmean(ms), 2),
+		"max_ms": round(max(ms), 2),
+	}
+
+
+def write_result(name: str, data: dict[str, Any]) -> str:
+	"""Store one benchmark's figures as bench/results/<name>.json (with when and where); returns the path."""
+	os.makedirs(RESULTS_DIR, exist_ok=True)
+	path = os.path.join(RESULTS_DIR, f"{name}.json")
+	payload = {
+		"benchmark": name,
+		"quick": QUICK,
+		"measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+		"machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+		**data,
+	}
+	tmp = path + ".tmp"
+	with open(tmp, "w") as f:
+		json.dump(payload, f, indent=2, sort_keys=False, default=str)
+		f.write("\n")
+	os.replace(tmp, path)
+	return path
+
+
+def report(title: str, rows: Sequence[tuple[str, Any]]) -> None:
+	"""Print a small aligned table of figures (benchmarks talk to a person, so print is right here)."""
+	print(f"\n== {title}")
+	width = max((len(label) for label, _ in rows), default=0)
+	for label, value in rows:
+		print(f"  {label.ljust(width)}  {value}")
