@@ -1,0 +1,246 @@
+"""Job metrics: what `dartwing.jobs.get_job_metrics` and `dartwing.jobs.prometheus_metrics` report.
+
+Contract:
+- Every figure is computed in SQL (COUNT / AVG / window functions); Python only reshapes a few dozen
+  aggregate rows. Values reach SQL as query parameters only.
+- Windowed figures cover jobs *created* in the half-open window [from, to) (default: the last 24 hours,
+  at most 90 days); queue depth, running jobs and the dead-letter total are the state *now*.
+- Scope: unrestricted users (Administrator, System Manager) see every organization or the one they name;
+  members see their Active organizations only. A member naming an organization that is not theirs gets
+  the empty result (zero counts), exactly as for an organization without jobs, so existence never leaks.
+  Bench-wide Redis figures (RQ queue lengths, live workers) go to unrestricted users only (None otherwise).
+- Durations are completed_at - started_at of Completed jobs, in seconds; p95 is the nearest-rank 95th
+  percentile (ROW_NUMBER over the job type's sorted durations), exact, in SQL.
+- A failure is a job whose status is Dead Letter, Failed or Timed Out; failure rate = failures /
+  (failures + Completed). Canceled and in-flight jobs are neither. A failure is bucketed in the hour of
+  its last attempt: COALESCE(completed_at, started_at, creation).
+- Speed: the windowed queries are served by the covering index METRICS_INDEX when the table has it
+  (forced then, since MariaDB underrates the row lookups of the (organization, creation) index);
+  without it the figures are the same, only slower on large tables. Current-state queries use
+  (status, organization, priority, creation).
+- Redis being down never fails the call: the Redis figures become None.
+
+Mirrors nothing in Frappe; uses frappe.db.sql / has_index (frappe/database/database.py) and
+frappe.utils.background_jobs (get_queue, get_queue_list, generate_qname, get_redis_conn) as in v15.
+"""
+
+from datetime import datetime
+from typing import Any
+
+import frappe
+from frappe import _
+from frappe.utils import get_datetime, now_datetime
+
+from dartwing.dartwing_core.background_jobs import config, metrics_math, permissions
+from dartwing.dartwing_core.background_jobs.transitions import JobStatus
+
+# Covering index for the windowed queries: data-model.md asks Background Job's on_doctype_update() for
+# frappe.db.add_index("Background Job", METRICS_INDEX, index_name=METRICS_INDEX_NAME).
+METRICS_INDEX_NAME = "metrics_window_index"
+METRICS_INDEX = ("creation", "organization", "job_type", "status", "started_at", "completed_at")
+
+STATUSES = tuple(status.value for status in JobStatus)
+FAILURE_STATUSES = (JobStatus.DEAD_LETTER.value, JobStatus.FAILED.value, JobStatus.TIMED_OUT.value)
+WAITING_STATUSES = (JobStatus.PENDING.value, JobStatus.QUEUED.value)
+CURRENT_STATUSES = (*WAITING_STATUSES, JobStatus.RUNNING.value, JobStatus.DEAD_LETTER.value)
+P95 = 0.95
+
+_TABLE = "`tabBackground Job`"
+_DURATION_US = "TIMESTAMPDIFF(MICROSECOND, started_at, completed_at)"
+_FAILED_AT = "COALESCE(completed_at, started_at, creation)"
+_index_present: dict[str, bool] = {}  # per site: does the table carry METRICS_INDEX_NAME?
+
+
+def get_job_metrics(
+	organization: str | None = None,
+	hours: int | None = metrics_math.DEFAULT_WINDOW_HOURS,
+	from_date: Any = None,
+	to_date: Any = None,
+	*,
+	user: str | None = None,
+) -> dict[str, Any]:
+	"""Every metric for the window and the caller's scope (see the module contract and contracts/api.md)."""
+	start, end = resolve_window(hours, from_date, to_date)
+	unrestricted = permissions.is_unrestricted(user)
+	organizations = resolve_scope(organization, user, unrestricted=unrestricted)
+	metrics = _empty(start, end, organization, organizations)
+	if organizations != ():
+		metrics.update(_database_metrics(start, end, organizations))
+	if unrestricted:
+		live = redis_metrics()
+		metrics["queue_depth"]["by_queue"] = live["by_queue"]
+		metrics["workers"] = live["workers"]
+	return metrics
+
+
+def resolve_window(hours: Any, from_date: Any, to_date: Any) -> tuple[datetime, datetime]:
+	"""[start, end) from the API arguments; ValidationError (417) when unparsable, inverted or too long."""
+	try:
+		start = get_datetime(from_date) if from_date else None
+		end = get_datetime(to_date) if to_date else None
+		return metrics_math.window_bounds(now_datetime(), hours=hours, start=start, end=end)
+	except (TypeError, ValueError) as exc:
+		frappe.throw(_("Invalid metrics window: {0}").format(exc), frappe.ValidationError)
+
+
+def resolve_scope(
+	organization: str | None, user: str | None = None, *, unrestricted: bool | None = None
+) -> tuple[str, ...] | None:
+	"""Organizations to count: None = all; () = none (a member asking for someone else's organization)."""
+	if unrestricted is None:
+		unrestricted = permissions.is_unrestricted(user)
+	if unrestricted:
+		return (organization,) if organization else None
+	mine = permissions.get_user_organizations(user)
+	if organization:
+		return (organization,) if organization in mine else ()
+	return tuple(mine)
+
+
+def _empty(
+	start: datetime, end: datetime, organization: str | None, organizations: tuple[str, ...] | None
+) -> dict[str, Any]:
+	return {
+		"window": {"from": start.isoformat(), "to": end.isoformat()},
+		"organization": organization,
+		"organizations": list(organizations) if organizations is not None else None,
+		"by_status": dict.fromkeys(STATUSES, 0),
+		"total": 0,
+		"queue_depth": {"by_priority": dict.fromkeys(config.PRIORITIES, 0), "by_queue": None},
+		"running": 0,
+		"workers": None,
+		"dead_letter": 0,
+		"dead_letter_in_window": 0,
+		"by_job_type": [],
+		"failures_per_hour": [],
+		"failure_clusters": [],
+	}
+
+
+def _database_metrics(start: datetime, end: datetime, organizations: tuple[str, ...] | None) -> dict:
+	values = {"start": start, "end": end, "orgs": organizations or ("",)}
+	scope = " AND organization IN %(orgs)s" if organizations else ""
+	window = f"{_window_source()} WHERE creation >= %(start)s AND creation < %(end)s{scope}"
+	counts, avg_durations = _window_counts(window, values)
+	by_status = dict.fromkeys(STATUSES, 0)
+	for (_job_type, status), jobs in counts.items():
+		by_status[status] = by_status.get(status, 0) + jobs
+	by_job_type = _by_job_type(counts, avg_durations, _p95_durations(window, values))
+	cells = _failure_cells(window, values)
+	return {
+		"by_status": by_status,
+		"total": sum(by_status.values()),
+		"dead_letter_in_window": by_status[JobStatus.DEAD_LETTER.value],
+		"by_job_type": by_job_type,
+		"failures_per_hour": [
+			{"hour": cell.hour.isoformat(), "job_type": cell.job_type, "failures": cell.failures}
+			for cell in cells
+		],
+		"failure_clusters": metrics_math.failure_clusters(
+			cells, hours=metrics_math.hours_in_window(start, end)
+		),
+		**_current_state(scope, values),
+	}
+
+
+def _window_source() -> str:
+	"""The table, forced onto the covering metrics index when this site has it."""
+	site = frappe.local.site
+	if site not in _index_present:
+		_index_present[site] = bool(frappe.db.has_index("tabBackground Job", METRICS_INDEX_NAME))
+	return f"{_TABLE} FORCE INDEX ({METRICS_INDEX_NAME})" if _index_present[site] else _TABLE
+
+
+def _window_counts(window: str, values: dict) -> tuple[dict[tuple[str, str], int], dict[str, float]]:
+	rows = frappe.db.sql(
+		f"""SELECT job_type, status, COUNT(*) AS jobs, AVG({_DURATION_US}) / 1000000 AS avg_seconds
+		FROM {window} GROUP BY job_type, status""",
+		values,
+		as_dict=True,
+	)
+	counts = {(row.job_type, row.status): int(row.jobs) for row in rows}
+	averages = {
+		row.job_type: round(float(row.avg_seconds), 3)
+		for row in rows
+		if row.status == JobStatus.COMPLETED.value and row.avg_seconds is not None
+	}
+	return counts, averages
+
+
+def _p95_durations(window: str, values: dict) -> dict[str, float]:
+	# Nearest rank: the duration at position ceil(0.95 n) of the type's sorted durations. Measured faster
+	# than PERCENTILE_CONT(...) OVER (PARTITION BY ...) on MariaDB 10.11 (bench/README.md).
+	rows = frappe.db.sql(
+		f"""SELECT job_type, duration_us / 1000000 AS p95_seconds FROM (
+			SELECT job_type, {_DURATION_US} AS duration_us,
+				ROW_NUMBER() OVER (PARTITION BY job_type ORDER BY {_DURATION_US}) AS position,
+				COUNT(*) OVER (PARTITION BY job_type) AS jobs
+			FROM {window} AND status = %(completed)s AND started_at IS NOT NULL AND completed_at IS NOT NULL
+		) ranked WHERE position = CEIL(%(p95)s * jobs)""",
+		{**values, "completed": JobStatus.COMPLETED.value, "p95": P95},
+		as_dict=True,
+	)
+	return {row.job_type: round(float(row.p95_seconds), 3) for row in rows}
+
+
+def _by_job_type(
+	counts: dict[tuple[str, str], int], averages: dict[str, float], p95s: dict[str, float]
+) -> list[dict]:
+	rows = metrics_math.job_type_rows(
+		counts,
+		success_status=JobStatus.COMPLETED.value,
+		failure_statuses=FAILURE_STATUSES,
+		dead_letter_status=JobStatus.DEAD_LETTER.value,
+	)
+	for row in rows:
+		row["avg_duration"] = averages.get(row["job_type"])
+		row["p95_duration"] = p95s.get(row["job_type"])
+	return rows
+
+
+def _failure_cells(window: str, values: dict) -> list[metrics_math.FailureCell]:
+	rows = frappe.db.sql(
+		f"""SELECT job_type, DATE_FORMAT({_FAILED_AT}, '%%Y-%%m-%%d %%H:00:00') AS hour, COUNT(*) AS failures
+		FROM {window} AND status IN %(failure_statuses)s
+		GROUP BY job_type, hour ORDER BY hour, job_type""",
+		{**values, "failure_statuses": FAILURE_STATUSES},
+		as_dict=True,
+	)
+	return [metrics_math.FailureCell(row.job_type, get_datetime(row.hour), int(row.failures)) for row in rows]
+
+
+def _current_state(scope: str, values: dict) -> dict[str, Any]:
+	rows = frappe.db.sql(
+		f"""SELECT status, priority, COUNT(*) AS jobs FROM {_TABLE}
+		WHERE status IN %(current)s{scope} GROUP BY status, priority""",
+		{**values, "current": CURRENT_STATUSES},
+		as_dict=True,
+	)
+	by_priority = dict.fromkeys(config.PRIORITIES, 0)
+	totals = dict.fromkeys(CURRENT_STATUSES, 0)
+	for row in rows:
+		totals[row.status] += int(row.jobs)
+		if row.status in WAITING_STATUSES and row.priority in by_priority:
+			by_priority[row.priority] += int(row.jobs)
+	return {
+		"queue_depth": {"by_priority": by_priority, "by_queue": None},
+		"running": totals[JobStatus.RUNNING.value],
+		"dead_letter": totals[JobStatus.DEAD_LETTER.value],
+	}
+
+
+def redis_metrics() -> dict[str, Any]:
+	"""RQ queue lengths and this bench's live workers; None for both when Redis cannot be reached."""
+	from frappe.utils.background_jobs import generate_qname, get_queue, get_queue_list, get_redis_conn
+	from rq import Worker
+
+	try:
+		queues = get_queue_list()
+		by_queue = {queue: get_queue(queue).count for queue in queues}
+		ours = {generate_qname(queue) for queue in queues}
+		workers = [w for w in Worker.all(connection=get_redis_conn()) if ours & set(w.queue_names())]
+	except Exception:
+		frappe.logger("dartwing.jobs").warning("metrics: Redis unavailable", exc_info=True)
+		return {"by_queue": None, "workers": None}
+	busy = sum(1 for worker in workers if worker.get_state() == "busy")
+	return {"by_queue": by_queue, "workers": {"live": len(workers), "busy": busy}}

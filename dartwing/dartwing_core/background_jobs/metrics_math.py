@@ -1,0 +1,123 @@
+"""Pure arithmetic behind the job metrics: windows, rates, hour buckets and failure clusters.
+
+Contract: imports no frappe and touches no database; every function is deterministic in its arguments.
+Invalid input raises ValueError (the caller turns it into frappe.ValidationError, HTTP 417).
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+DEFAULT_WINDOW_HOURS = 24  # h, the window when the caller gives no dates
+MAX_WINDOW_HOURS = 90 * 24  # h, longest window a caller may ask for (90 days)
+CLUSTER_FACTOR = 2.0  # a cell is a cluster when it holds this many times its even share of failures
+CLUSTER_MIN_FAILURES = 3  # ...and at least this many failures (a single failure is never a cluster)
+CLUSTER_LIMIT = 10  # cells reported, worst first
+
+
+@dataclass(frozen=True)
+class FailureCell:
+	"""Failures of one job type in one hour (hour = the start of the hour)."""
+
+	job_type: str
+	hour: datetime
+	failures: int
+
+
+def window_bounds(
+	now: datetime,
+	*,
+	hours: int | None = DEFAULT_WINDOW_HOURS,
+	start: datetime | None = None,
+	end: datetime | None = None,
+	max_hours: int = MAX_WINDOW_HOURS,
+) -> tuple[datetime, datetime]:
+	"""The half-open window [start, end): explicit dates win; a missing start is `end - hours`."""
+	end = end or now
+	if start is None:
+		hours = DEFAULT_WINDOW_HOURS if hours in (None, "") else int(hours)
+		if not 1 <= hours <= max_hours:
+			raise ValueError(f"hours must be between 1 and {max_hours}")
+		start = end - timedelta(hours=hours)
+	if start >= end:
+		raise ValueError("from_date must be before to_date")
+	if end - start > timedelta(hours=max_hours):
+		raise ValueError(f"the window may span at most {max_hours} hours")
+	return start, end
+
+
+def failure_rate(failed: int, succeeded: int) -> float | None:
+	"""Share of jobs with an outcome that failed; None when no job had an outcome yet."""
+	if failed < 0 or succeeded < 0:
+		raise ValueError("counts cannot be negative")
+	outcomes = failed + succeeded
+	return round(failed / outcomes, 4) if outcomes else None
+
+
+def hour_bucket(moment: datetime) -> datetime:
+	"""The start of the hour `moment` falls in (the SQL buckets with the same rule)."""
+	return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def hours_in_window(start: datetime, end: datetime) -> int:
+	"""Number of hour buckets the window touches (a partial hour counts)."""
+	first, last = hour_bucket(start), hour_bucket(end - timedelta(microseconds=1))
+	return int((last - first).total_seconds() // 3600) + 1
+
+
+def failure_clusters(
+	cells: Iterable[FailureCell],
+	*,
+	hours: int,
+	factor: float = CLUSTER_FACTOR,
+	min_failures: int = CLUSTER_MIN_FAILURES,
+	limit: int = CLUSTER_LIMIT,
+) -> list[dict]:
+	"""(job type, hour) cells where failures pile up, worst first.
+
+	A cell's even share is total failures / (hours * failing job types): what each cell would hold if
+	failures were spread evenly. A cell is a cluster when it holds at least `factor` times that share
+	and at least `min_failures`.
+	"""
+	cells = [cell for cell in cells if cell.failures > 0]
+	if hours < 1 or not cells:
+		return []
+	total = sum(cell.failures for cell in cells)
+	job_types = {cell.job_type for cell in cells}
+	even_share = total / (hours * len(job_types))
+	threshold = max(min_failures, factor * even_share)
+	clusters = [cell for cell in cells if cell.failures >= threshold]
+	clusters.sort(key=lambda cell: (-cell.failures, cell.hour, cell.job_type))
+	return [
+		{
+			"job_type": cell.job_type,
+			"hour": cell.hour.isoformat(),
+			"failures": cell.failures,
+			"share": round(cell.failures / total, 4),
+			"times_even_share": round(cell.failures / even_share, 2),
+		}
+		for cell in clusters[:limit]
+	]
+
+
+def job_type_rows(
+	counts: Mapping[tuple[str, str], int],
+	*,
+	success_status: str,
+	failure_statuses: Iterable[str],
+	dead_letter_status: str,
+) -> list[dict]:
+	"""Per job type: total, completed, failed, dead-lettered and failure rate, from (job type, status) counts."""
+	failure_statuses = frozenset(failure_statuses)
+	by_type: dict[str, dict] = {}
+	for (job_type, status), jobs in counts.items():
+		row = by_type.setdefault(
+			job_type, {"job_type": job_type, "total": 0, "completed": 0, "failed": 0, "dead_letter": 0}
+		)
+		row["total"] += jobs
+		row["completed"] += jobs if status == success_status else 0
+		row["failed"] += jobs if status in failure_statuses else 0
+		row["dead_letter"] += jobs if status == dead_letter_status else 0
+	for row in by_type.values():
+		row["failure_rate"] = failure_rate(row["failed"], row["completed"])
+	return sorted(by_type.values(), key=lambda row: row["job_type"])
