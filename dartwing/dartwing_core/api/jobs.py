@@ -11,6 +11,7 @@ from typing import Any
 import frappe
 from frappe import _
 from frappe.rate_limiter import rate_limit
+from werkzeug.wrappers import Response
 
 from dartwing.dartwing_core.background_jobs import config, dead_letter, engine, queries
 
@@ -123,3 +124,30 @@ def _json_argument(name: str, value: Any, expected: type) -> Any:
 		kind = _("a JSON object") if expected is dict else _("a JSON list")
 		frappe.throw(_("{0} must be {1}").format(name, kind), frappe.ValidationError)
 	return parsed
+
+
+@frappe.whitelist(methods=["GET", "POST"])
+def get_job_metrics(
+	organization: str | None = None,
+	hours: int = 24,
+	from_date: str | None = None,
+	to_date: str | None = None,
+) -> dict[str, Any]:
+	"""Jobs by status, queue depth, workers, durations and failures for a window (≤ 90 days).
+
+	Members get their organizations only; System Managers every organization or the one they name.
+	"""
+	from dartwing.dartwing_core.background_jobs import metrics
+
+	return metrics.get_job_metrics(organization, hours=hours, from_date=from_date, to_date=to_date)
+
+
+@frappe.whitelist(methods=["GET"])
+def prometheus_metrics() -> Response:
+	"""System Manager: the metrics of the last 24 hours in Prometheus text format (version 0.0.4)."""
+	from dartwing.dartwing_core.background_jobs import metrics, permissions
+
+	if not permissions.is_unrestricted():
+		frappe.throw(_("Only a System Manager may read the Prometheus metrics"), frappe.PermissionError)
+	# Frappe 15's handler serves a returned werkzeug Response as is (no JSON envelope).
+	return Response(metrics.prometheus_exposition(), content_type=metrics.PROMETHEUS_CONTENT_TYPE)

@@ -244,3 +244,76 @@ def redis_metrics() -> dict[str, Any]:
 		return {"by_queue": None, "workers": None}
 	busy = sum(1 for worker in workers if worker.get_state() == "busy")
 	return {"by_queue": by_queue, "workers": {"live": len(workers), "busy": busy}}
+
+
+# Prometheus text exposition (prometheus_client, private registry: nothing global, nothing left behind)
+
+PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class _JobMetricsCollector:
+	"""Turns one get_job_metrics() reply into Prometheus gauge families."""
+
+	def __init__(self, metrics: dict[str, Any]) -> None:
+		self.metrics = metrics
+
+	def collect(self):
+		from prometheus_client.core import GaugeMetricFamily
+
+		m = self.metrics
+		yield _gauge(
+			GaugeMetricFamily,
+			"jobs_window",
+			"Jobs created in the window, by status",
+			"status",
+			m["by_status"],
+		)
+		yield _gauge(
+			GaugeMetricFamily,
+			"queue_depth",
+			"Pending + Queued jobs, by priority",
+			"priority",
+			m["queue_depth"]["by_priority"],
+		)
+		yield _gauge(
+			GaugeMetricFamily,
+			"rq_queue_length",
+			"Jobs waiting in RQ",
+			"queue",
+			m["queue_depth"]["by_queue"] or {},
+		)
+		yield GaugeMetricFamily("dartwing_jobs_running", "Jobs running now", value=m["running"])
+		yield GaugeMetricFamily(
+			"dartwing_dead_letter_jobs", "Jobs in the dead letter queue", value=m["dead_letter"]
+		)
+		workers = m["workers"] or {}
+		yield GaugeMetricFamily(
+			"dartwing_workers_live", "Live RQ workers of this bench", value=workers.get("live", 0)
+		)
+		yield GaugeMetricFamily(
+			"dartwing_workers_busy", "Busy RQ workers of this bench", value=workers.get("busy", 0)
+		)
+		for key, name, doc in (
+			("avg_duration", "job_duration_seconds_avg", "Average duration of Completed jobs"),
+			("p95_duration", "job_duration_seconds_p95", "95th percentile duration of Completed jobs"),
+			("failure_rate", "job_failure_ratio", "Failures / (failures + Completed)"),
+			("failed", "job_failures_window", "Failed, Timed Out or Dead Letter jobs created in the window"),
+		):
+			values = {row["job_type"]: row[key] for row in m["by_job_type"] if row[key] is not None}
+			yield _gauge(GaugeMetricFamily, name, doc, "job_type", values)
+
+
+def _gauge(family: type, name: str, documentation: str, label: str, values: dict[str, Any]):
+	gauge = family(f"dartwing_{name}", documentation, labels=[label])
+	for key, value in values.items():
+		gauge.add_metric([str(key)], float(value))
+	return gauge
+
+
+def prometheus_exposition(hours: int = metrics_math.DEFAULT_WINDOW_HOURS) -> bytes:
+	"""All organizations' metrics of the last `hours` in Prometheus text format 0.0.4."""
+	from prometheus_client import CollectorRegistry, generate_latest
+
+	registry = CollectorRegistry(auto_describe=False)
+	registry.register(_JobMetricsCollector(get_job_metrics(hours=hours)))
+	return generate_latest(registry)
