@@ -21,25 +21,39 @@ class TestJobExecutionLog(FrappeTestCase):
 			{"doctype": "Background Job", "job_type": "demo_noop", "organization": org}
 		).insert()
 
-	def log(self, **values):
-		return frappe.get_doc(
+	def log(self, job=None, **values):
+		doc = frappe.get_doc(
 			{
 				"doctype": "Job Execution Log",
-				"job": self.job.name,
+				"job": job or self.job.name,
 				"organization": self.org,
 				"to_status": "Pending",
 				**values,
 			}
-		).insert()
+		)
+		doc.flags.ignore_links = bool(job)  # rows whose job was deleted some other way
+		return doc.insert()
 
 	def test_timestamp_defaults_to_now(self):
 		self.assertIsNotNone(self.log().timestamp)
 
-	def test_clear_old_logs_deletes_only_rows_older_than_the_window(self):
-		old = [self.log(timestamp=add_days(now_datetime(), -40)).name for _ in range(3)]
-		recent = self.log(timestamp=add_days(now_datetime(), -1)).name
+	def test_clear_old_logs_deletes_old_rows_of_gone_or_long_ended_jobs_and_keeps_retained_history(self):
+		long_ago = add_days(now_datetime(), -40)
+		orphans = [self.log(job="deleted-job", timestamp=long_ago).name for _ in range(3)]
+		ended = frappe.get_doc(
+			{"doctype": "Background Job", "job_type": "demo_noop", "organization": self.org}
+		)
+		ended.insert()
+		frappe.db.sql(
+			"UPDATE `tabBackground Job` SET status = 'Completed', completed_at = %s WHERE name = %s",
+			(long_ago, ended.name),
+		)
+		of_ended = self.log(job=ended.name, timestamp=long_ago).name
+		of_retained = self.log(timestamp=long_ago).name  # self.job is still Pending: its history stays
+		recent = self.log(job="deleted-job", timestamp=add_days(now_datetime(), -1)).name
 		deleted = JobExecutionLog.clear_old_logs(days=30)
-		self.assertGreaterEqual(deleted, 3)
-		for name in old:
+		self.assertGreaterEqual(deleted, 4)
+		for name in (*orphans, of_ended):
 			self.assertFalse(frappe.db.exists("Job Execution Log", name))
+		self.assertTrue(frappe.db.exists("Job Execution Log", of_retained))
 		self.assertTrue(frappe.db.exists("Job Execution Log", recent))
