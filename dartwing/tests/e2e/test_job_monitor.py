@@ -154,15 +154,24 @@ def job_row(page, job_id: str):
 
 
 def submit_from_page(page, organization: str, job_type: str, parameters: str) -> str:
-	previous = page.get_attribute("#job-monitor", "data-last-submitted")
+	"""Fill and send the submit form; the new job's id, or a test failure quoting the page's error."""
+	previous = page.get_attribute("#job-monitor", "data-last-submitted") or ""
 	page.select_option("#jm-submit-job-type", job_type)
 	page.select_option("#jm-submit-organization", organization)
 	page.fill("#jm-submit-parameters", parameters)
+	page.evaluate("document.getElementById('jm-submit-message').dataset.kind = ''")
 	page.click("#jm-submit-button")
 	page.wait_for_function(
-		"prev => document.getElementById('job-monitor').dataset.lastSubmitted !== prev", arg=previous
+		"""prev => {
+			const id = document.getElementById('job-monitor').dataset.lastSubmitted || '';
+			return (id && id !== prev) || document.getElementById('jm-submit-message').dataset.kind === 'error';
+		}""",
+		arg=previous,
 	)
-	return page.get_attribute("#job-monitor", "data-last-submitted")
+	job_id = page.get_attribute("#job-monitor", "data-last-submitted") or ""
+	if not job_id or job_id == previous:
+		pytest.fail(f"the page's submit was refused: {page.inner_text('#jm-submit-message')}")
+	return job_id
 
 
 def test_guest_is_sent_to_login_and_back_to_the_monitor(browser, stack, tenants):
