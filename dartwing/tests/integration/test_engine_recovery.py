@@ -282,3 +282,41 @@ class TestRetention(FrappeTestCase):
 		self.assertEqual(frappe.db.count("Job Execution Log", {"job": old}), 0)
 		self.assertIsNotNone(fresh_row(recent))
 		self.assertIsNotNone(fresh_row(unfinished))
+
+
+class TestSweepsRunTwiceAtOnce(FrappeTestCase):
+	"""Two scheduler processes running the same sweep at the same moment move each job once."""
+
+	def test_concurrent_retry_sweeps_move_every_due_job_exactly_once(self):
+		import threading
+
+		owner, org = make_tenant("Owner")
+		job_type = make_job_type(max_running_per_org=50)
+		frappe.db.commit()
+		jobs = [submit_as(owner, job_type, org, {"sweep": i}) for i in range(12)]
+		frappe.db.sql(
+			"""UPDATE `tabBackground Job` SET status = 'Failed', next_retry_at = %s WHERE name IN %s""",
+			(now_datetime() - timedelta(seconds=5), tuple(jobs)),
+		)
+		frappe.db.commit()
+		site, moved, barrier = frappe.local.site, [], threading.Barrier(2)
+
+		def sweep():
+			frappe.init(site)
+			frappe.connect()
+			try:
+				barrier.wait()
+				moved.append(scheduler.retry_due_jobs())
+				frappe.db.commit()
+			finally:
+				frappe.destroy()
+
+		threads = [threading.Thread(target=sweep) for _ in range(2)]
+		for thread in threads:
+			thread.start()
+		for thread in threads:
+			thread.join()
+		frappe.db.rollback()
+		self.assertEqual(sum(moved), len(jobs))
+		for job in jobs:
+			self.assertEqual(frappe.db.count("Job Execution Log", {"job": job, "from_status": "Failed"}), 1)
