@@ -22,7 +22,9 @@ SUBMIT_RATE_WINDOW_SECONDS = 60
 
 
 @frappe.whitelist(methods=["POST"])
-@rate_limit(limit=SUBMIT_RATE_LIMIT, seconds=SUBMIT_RATE_WINDOW_SECONDS, ip_based=False)
+# Per client IP: a key taken from the arguments (e.g. organization) would let anyone spend
+# another organization's budget, since the limit is counted before permissions are checked.
+@rate_limit(limit=SUBMIT_RATE_LIMIT, seconds=SUBMIT_RATE_WINDOW_SECONDS)
 def submit_job(
 	job_type: str,
 	organization: str,
