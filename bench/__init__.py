@@ -23,6 +23,13 @@ RESULTS_DIR = os.path.join(BENCH_DIR, "results")
 SITE = os.environ.get("BENCH_SITE", "test_site")
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 
+try:  # on benchless, `import frappe` must resolve to the stand-in (a real bench needs nothing)
+	import benchless
+
+	benchless.activate()
+except ImportError:
+	pass
+
 
 def size(full: int, quick: int) -> int:
 	"""``full`` normally, ``quick`` under BENCH_QUICK=1."""
@@ -96,3 +103,79 @@ def report(title: str, rows: Sequence[tuple[str, Any]]) -> None:
 	width = max((len(label) for label, _ in rows), default=0)
 	for label, value in rows:
 		print(f"  {label.ljust(width)}  {value}")
+
+
+# ---------------------------------------------------------------- engine fixtures (need connect() first)
+def make_tenants(count: int, role: str = "Owner") -> list[tuple[str, str]]:
+	"""``count`` fresh (user, organization) pairs, committed (workers are other processes)."""
+	import frappe
+
+	from dartwing.tests.engine_utils import make_tenant
+
+	tenants = [make_tenant(role) for _ in range(count)]
+	frappe.db.commit()
+	return tenants
+
+
+def make_job_type(handler: str, **fields: Any) -> str:
+	"""A fresh Job Type for one benchmark run, committed."""
+	import frappe
+
+	from dartwing.tests.engine_utils import make_job_type as make
+
+	name = make(handler, **fields)
+	frappe.db.commit()
+	return name
+
+
+def job_names(job_type: str) -> list[str]:
+	import frappe
+
+	frappe.db.rollback()
+	return frappe.db.sql("SELECT name FROM `tabBackground Job` WHERE job_type = %s", (job_type,), pluck=True)
+
+
+def delete_job_type(job_type: str, batch: int = 500) -> int:
+	"""Remove a run's jobs (their RQ jobs, logs and rows) and its Job Type; returns the jobs deleted."""
+	import frappe
+
+	from dartwing.dartwing_core.background_jobs import state
+
+	names = job_names(job_type)
+	_delete_rq_jobs(job_type)
+	for start in range(0, len(names), batch):
+		state.delete_jobs(names[start : start + batch])
+		frappe.db.commit()
+	frappe.db.delete("Job Type", {"name": job_type})
+	frappe.db.commit()
+	return len(names)
+
+
+def _delete_rq_jobs(job_type: str) -> None:
+	"""Jobs still waiting in RQ would otherwise run (and find no row) in whoever's workers come next."""
+	import frappe
+	from frappe.utils.background_jobs import get_redis_conn
+	from rq.job import Job
+
+	ids = frappe.db.sql(
+		"""SELECT rq_job_id FROM `tabBackground Job`
+		WHERE job_type = %s AND status = 'Queued' AND rq_job_id IS NOT NULL""",
+		(job_type,),
+		pluck=True,
+	)
+	conn = get_redis_conn()
+	for rq_job_id in ids:
+		try:
+			Job.fetch(rq_job_id, connection=conn).delete()
+		except Exception:  # already run or expired: nothing left to remove
+			continue
+
+
+def status_counts(job_type: str) -> dict[str, int]:
+	import frappe
+
+	frappe.db.rollback()
+	rows = frappe.db.sql(
+		"SELECT status, COUNT(*) FROM `tabBackground Job` WHERE job_type = %s GROUP BY status", (job_type,)
+	)
+	return {status: int(count) for status, count in rows}

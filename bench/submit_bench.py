@@ -1,0 +1,164 @@
+"""Submission latency: ``submit_job`` + commit, against a floor measured in the same run.
+
+What is measured (issue: "p99 under 25 ms with one caller; under 3x the floor"):
+- engine: ``engine.submit_job(job_type, org, {unique parameters})`` then ``frappe.db.commit()`` (the commit
+  runs the after-commit dispatch and RQ enqueue), by 1 caller and by 8 concurrent callers (threads, each
+  with its own site context and database connection), all into one organization, as its Owner.
+- floor: one plain document insert (an Error Log) + commit + one raw RQ enqueue of a no-op onto a queue no
+  worker listens to; same callers, same counts.
+The Job Type has dedup on (300 s window), a high rate limit and queue cap, so every submission is
+accepted and creates a job. No workers are started; everything created is deleted afterwards.
+
+Run: ``.venv/bin/python -m bench.run_all submit`` (``BENCH_QUICK=1`` for a smoke run).
+"""
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+
+import bench
+
+NAME = "submit"
+SUBMISSIONS = bench.size(2000, 200)
+CONCURRENCY = (1, 8)
+WARMUP = 20  # calls per caller before timing starts (connections, caches, imports)
+
+
+def _engine_call(job_type: str, org: str, run: str) -> Callable[[int], None]:
+	import frappe
+
+	from dartwing.dartwing_core.background_jobs import engine
+
+	def call(i: int) -> None:
+		engine.submit_job(job_type, org, {"run": run, "i": i})
+		frappe.db.commit()
+
+	return call
+
+
+def _floor_call(queue_name: str, created: list[str]) -> Callable[[int], None]:
+	import frappe
+	from frappe.utils.background_jobs import get_redis_conn
+	from rq import Queue
+
+	queue = Queue(queue_name, connection=get_redis_conn())
+
+	def call(i: int) -> None:
+		doc = frappe.get_doc({"doctype": "Error Log", "method": "bench floor", "error": f"floor {i}"})
+		doc.insert(ignore_permissions=True)
+		frappe.db.commit()
+		queue.enqueue("bench.handlers.raw_noop", result_ttl=60)
+		created.append(doc.name)
+
+	return call
+
+
+def _caller(make_call: Callable[[], Callable[[int], None]], user: str, ids: range, out: list[float]) -> None:
+	import frappe
+
+	bench.connect()
+	frappe.set_user(user)
+	try:
+		call = make_call()
+		for i in range(WARMUP):
+			call(-(ids.start + i + 1))
+		for i in ids:
+			started = time.perf_counter()
+			call(i)
+			out.append(time.perf_counter() - started)
+	finally:
+		bench.disconnect()
+
+
+def measure(make_call: Callable[[], Callable[[int], None]], user: str, callers: int) -> dict:
+	"""Run SUBMISSIONS calls split over ``callers`` threads; latency summary and wall-clock rate."""
+	per_caller = SUBMISSIONS // callers
+	samples: list[list[float]] = [[] for _ in range(callers)]
+	threads = [
+		threading.Thread(
+			target=_caller,
+			args=(make_call, user, range(n * 100_000, n * 100_000 + per_caller), samples[n]),
+		)
+		for n in range(callers)
+	]
+	started = time.perf_counter()
+	for thread in threads:
+		thread.start()
+	for thread in threads:
+		thread.join()
+	wall = time.perf_counter() - started
+	flat = [s for caller in samples for s in caller]
+	return {**bench.latency_summary(flat), "callers": callers, "per_second": round(len(flat) / wall, 1)}
+
+
+def main() -> dict:
+	import frappe
+
+	from benchless.testing import bench_id
+
+	bench.connect()
+	((user, org),) = bench.make_tenants(1)
+	job_type = bench.make_job_type(
+		"dartwing.demo.demo_noop",
+		dedup_window_seconds=300,
+		rate_limit_count=1_000_000,
+		rate_limit_window_seconds=60,
+		max_queued_per_org=1_000_000,
+	)
+	floor_queue = f"{bench_id(bench.SITE)}:bench_floor_{uuid.uuid4().hex[:8]}"
+	floor_docs: list[str] = []
+	results: dict = {"submissions": SUBMISSIONS, "organization_per_run": "one, shared by all callers"}
+	try:
+		for callers in CONCURRENCY:
+			run = uuid.uuid4().hex
+			# floor first, then engine, so both see the same table sizes trend within the pair
+			floor = measure(lambda: _floor_call(floor_queue, floor_docs), user, callers)
+			engine_ = measure(lambda run=run: _engine_call(job_type, org, run), user, callers)
+			results[f"callers_{callers}"] = {
+				"engine": engine_,
+				"floor": floor,
+				"p50_ratio": round(engine_["p50_ms"] / floor["p50_ms"], 2),
+				"p99_ratio": round(engine_["p99_ms"] / floor["p99_ms"], 2),
+			}
+			_print(callers, results[f"callers_{callers}"])
+	finally:
+		results["jobs_deleted"] = bench.delete_job_type(job_type)
+		_cleanup_floor(floor_queue, floor_docs)
+	one = results["callers_1"]
+	results["targets"] = {
+		"p99_1_caller_under_25_ms": one["engine"]["p99_ms"] < 25,
+		"p99_1_caller_under_3x_floor": one["p99_ratio"] < 3,
+	}
+	bench.report("targets", list(results["targets"].items()))
+	print(f"  results: {bench.write_result(NAME, results)}")
+	frappe.db.commit()
+	return results
+
+
+def _print(callers: int, row: dict) -> None:
+	bench.report(
+		f"submit_job + commit, {callers} caller(s), {SUBMISSIONS} submissions",
+		[
+			("engine p50 / p99 ms", f"{row['engine']['p50_ms']} / {row['engine']['p99_ms']}"),
+			("floor  p50 / p99 ms", f"{row['floor']['p50_ms']} / {row['floor']['p99_ms']}"),
+			("ratio  p50 / p99", f"{row['p50_ratio']} / {row['p99_ratio']}"),
+			("engine / floor per s", f"{row['engine']['per_second']} / {row['floor']['per_second']}"),
+		],
+	)
+
+
+def _cleanup_floor(queue_name: str, docs: list[str]) -> None:
+	import frappe
+	from frappe.utils.background_jobs import get_redis_conn
+	from rq import Queue
+
+	Queue(queue_name, connection=get_redis_conn()).empty()
+	for start in range(0, len(docs), 500):
+		frappe.db.delete("Error Log", {"name": ("in", docs[start : start + 500])})
+	frappe.db.delete("Error Log", {"method": "bench floor"})  # warm-up rows too
+	frappe.db.commit()
+
+
+if __name__ == "__main__":
+	main()
