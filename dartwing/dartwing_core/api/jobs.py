@@ -15,16 +15,11 @@ from werkzeug.wrappers import Response
 
 from dartwing.dartwing_core.background_jobs import config, dead_letter, engine, queries
 
-SUBMIT_RATE_LIMIT = (
-	600  # HTTP submissions per user per window (the Job Type's per-organization limit also applies)
-)
-SUBMIT_RATE_WINDOW_SECONDS = 60
-
 
 @frappe.whitelist(methods=["POST"])
 # Per client IP: a key taken from the arguments (e.g. organization) would let anyone spend
 # another organization's budget, since the limit is counted before permissions are checked.
-@rate_limit(limit=SUBMIT_RATE_LIMIT, seconds=SUBMIT_RATE_WINDOW_SECONDS)
+@rate_limit(limit=config.SUBMIT_RATE_LIMIT, seconds=config.SUBMIT_RATE_WINDOW_SECONDS)
 def submit_job(
 	job_type: str,
 	organization: str,

@@ -41,6 +41,17 @@ RETENTION_DAYS = 30  # days finished jobs and their logs are kept
 PURGE_BATCH_SIZE = 500  # rows deleted per statement (keeps locks short)
 SWEEP_BATCH_SIZE = 200  # jobs examined per sweep pass
 
+# Sweeps and bulk operations
+LOST_DISPATCH_GRACE_SECONDS = 10  # s a fresh dispatch gets to reach Redis before it counts as lost
+MAX_PURGE_BATCHES_PER_RUN = 200  # batches per retention run (bounds one run to 100,000 jobs)
+MAX_BULK_JOB_IDS = 500  # job ids per dead-letter retry / delete call
+MAX_DEPENDENCIES = 50  # parent jobs one job may wait on
+TRACEBACK_LIMIT_CHARS = 8000  # traceback characters kept per failed attempt
+
+# HTTP
+SUBMIT_RATE_LIMIT = 600  # HTTP submissions per client IP per window (Job Type limits apply as well)
+SUBMIT_RATE_WINDOW_SECONDS = 60  # s
+
 # Listing
 LIST_LIMIT_MAX = 500  # rows per page, hard cap
 LIST_LIMIT_DEFAULT = 20  # rows per page when the caller gives none

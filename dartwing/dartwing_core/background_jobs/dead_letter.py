@@ -16,7 +16,6 @@ from dartwing.dartwing_core.background_jobs import config, engine, permissions, 
 from dartwing.dartwing_core.background_jobs.transitions import JobStatus
 
 ADMIN_ROLE = "System Manager"
-MAX_BULK = 500  # job ids per retry / delete call
 
 
 def list_dead_letters(
@@ -80,6 +79,6 @@ def _bulk_ids(job_ids: Any) -> list[str]:
 		frappe.throw(_("job_ids must be a list of job IDs"), frappe.ValidationError)
 	if not job_ids:
 		frappe.throw(_("job_ids must not be empty"), frappe.ValidationError)
-	if len(job_ids) > MAX_BULK:
-		frappe.throw(_("At most {0} jobs per call").format(MAX_BULK), frappe.ValidationError)
+	if len(job_ids) > config.MAX_BULK_JOB_IDS:
+		frappe.throw(_("At most {0} jobs per call").format(config.MAX_BULK_JOB_IDS), frappe.ValidationError)
 	return list(dict.fromkeys(job_ids))

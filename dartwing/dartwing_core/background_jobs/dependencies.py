@@ -16,9 +16,9 @@ from enum import Enum
 import frappe
 from frappe import _
 
+from dartwing.dartwing_core.background_jobs import config
 from dartwing.dartwing_core.background_jobs.transitions import JobStatus
 
-MAX_DEPENDENCIES = 50
 FAILED_FOR_GOOD = frozenset({JobStatus.CANCELED.value, JobStatus.DEAD_LETTER.value})
 RETRY_PENDING = frozenset({JobStatus.FAILED.value, JobStatus.TIMED_OUT.value})
 
@@ -42,9 +42,9 @@ def validate_parents(organization: str, depends_on: Iterable[str] | None) -> lis
 	if isinstance(depends_on, str) or not isinstance(depends_on, Iterable):
 		frappe.throw(_("depends_on must be a list of job IDs"), frappe.ValidationError)
 	parents = list(dict.fromkeys(depends_on))
-	if len(parents) > MAX_DEPENDENCIES:
+	if len(parents) > config.MAX_DEPENDENCIES:
 		frappe.throw(
-			_("A job may depend on at most {0} jobs").format(MAX_DEPENDENCIES), frappe.ValidationError
+			_("A job may depend on at most {0} jobs").format(config.MAX_DEPENDENCIES), frappe.ValidationError
 		)
 	if not all(isinstance(name, str) and name for name in parents):
 		frappe.throw(_("depends_on must be a list of job IDs"), frappe.ValidationError)

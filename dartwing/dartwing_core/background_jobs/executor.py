@@ -40,7 +40,6 @@ from dartwing.dartwing_core.background_jobs.errors import (
 from dartwing.dartwing_core.background_jobs.progress import ProgressThrottle, ProgressUpdate, publish_progress
 from dartwing.dartwing_core.background_jobs.transitions import JobStatus
 
-TRACEBACK_LIMIT = 8000  # characters kept per attempt
 RQ_TIMEOUT_EXCEPTIONS = frozenset({"JobTimeoutException"})
 
 
@@ -395,7 +394,7 @@ def _failure_updates(
 			"attempt": int(job.retry_count or 0) + 1,
 			"error_type": error_type,
 			"error_message": str(exc)[:1000],
-			"traceback": traceback_text[-TRACEBACK_LIMIT:],
+			"traceback": traceback_text[-config.TRACEBACK_LIMIT_CHARS :],
 			"at": now_datetime().isoformat(),
 			"worker": job.get("worker"),
 		}
@@ -403,7 +402,7 @@ def _failure_updates(
 	return {
 		"error_type": error_type,
 		"error_message": str(exc)[:2000],
-		"error_traceback": traceback_text[-TRACEBACK_LIMIT:],
+		"error_traceback": traceback_text[-config.TRACEBACK_LIMIT_CHARS :],
 		"attempts": frappe.as_json(attempts),
 	}
 

@@ -19,8 +19,6 @@ from dartwing.dartwing_core.background_jobs.transitions import FINAL, JobStatus
 
 _FINAL = tuple(sorted(status.value for status in FINAL))
 LIVE_RQ_STATUSES = frozenset({"queued", "started", "deferred", "scheduled"})
-LOST_DISPATCH_GRACE_SECONDS = 10  # s a fresh dispatch gets to reach Redis before it counts as lost
-MAX_PURGE_BATCHES_PER_RUN = 200  # bounds one retention run to 100,000 jobs
 
 
 def run_sweeps() -> None:
@@ -74,11 +72,13 @@ def recover_stale_jobs(limit: int = config.SWEEP_BATCH_SIZE, stale_after: float 
 	return len(jobs)
 
 
-def requeue_lost_jobs(limit: int = config.SWEEP_BATCH_SIZE) -> int:
+def requeue_lost_jobs(
+	limit: int = config.SWEEP_BATCH_SIZE, grace_seconds: float = config.LOST_DISPATCH_GRACE_SECONDS
+) -> int:
 	"""Queued jobs whose RQ job vanished (Redis restarted or flushed, enqueue failed) are dispatched again."""
 	from frappe.utils.background_jobs import get_redis_conn
 
-	threshold = now_datetime() - timedelta(seconds=LOST_DISPATCH_GRACE_SECONDS)
+	threshold = now_datetime() - timedelta(seconds=grace_seconds)
 	jobs = _select(
 		"status = 'Queued' AND enqueued_at < %(threshold)s ORDER BY enqueued_at", limit, threshold=threshold
 	)
@@ -103,7 +103,7 @@ def purge_old_jobs(days: int | None = None) -> int:
 	days = int(days or frappe.conf.get("dartwing_job_retention_days") or config.RETENTION_DAYS)
 	cutoff = now_datetime() - timedelta(days=days)
 	deleted = 0
-	for _batch in range(MAX_PURGE_BATCHES_PER_RUN):
+	for _batch in range(config.MAX_PURGE_BATCHES_PER_RUN):
 		names = frappe.db.sql_list(
 			"""SELECT name FROM `tabBackground Job`
 			WHERE status IN %(final)s AND completed_at < %(cutoff)s ORDER BY completed_at LIMIT %(limit)s""",

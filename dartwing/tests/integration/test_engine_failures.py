@@ -95,17 +95,13 @@ class TestRedisOutage(FrappeTestCase):
 			_wait_for_redis()
 		# Redis came back empty: the RQ jobs of the accepted submissions are gone.
 		with running_workers(2):
-			scheduler.LOST_DISPATCH_GRACE_SECONDS = 0
-			try:
-				for job in accepted:
-					wait_for_status(job, "Completed", timeout=60, tick=_requeue)
-			finally:
-				scheduler.LOST_DISPATCH_GRACE_SECONDS = 10
+			for job in accepted:
+				wait_for_status(job, "Completed", timeout=60, tick=_requeue)
 		self.assertIn(("Queued", "Pending", 1), history(accepted[0]))
 
 
 def _requeue() -> None:
-	scheduler.requeue_lost_jobs()
+	scheduler.requeue_lost_jobs(grace_seconds=0)
 	frappe.db.commit()
 
 
