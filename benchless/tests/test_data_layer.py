@@ -77,6 +77,28 @@ class TestTransactions(FrappeTestCase):
 		with self.assertRaises(frappe.ImplicitCommitError):
 			frappe.db.sql("create table if not exists `tabBL Nothing` (x int)")
 
+	def test_row_locks_time_out_and_skip_locked_skips(self):
+		frappe.get_doc({"doctype": "BL Named", "title": "tx-locked"}).insert()
+		frappe.get_doc({"doctype": "BL Named", "title": "tx-free"}).insert()
+		frappe.db.commit()
+		frappe.db.get_value("BL Named", "tx-locked", "name", for_update=True)
+		with self.secondary_connection():
+			frappe.db.rollback()
+			unlocked = frappe.get_all(
+				"BL Named",
+				filters={"title": ["like", "tx-%"]},
+				pluck="name",
+				for_update=True,
+				skip_locked=True,
+			)
+			self.assertEqual(unlocked, ["tx-free"])
+			frappe.db.rollback()
+			frappe.db.sql("set session innodb_lock_wait_timeout = 1")
+			with self.assertRaises(frappe.QueryTimeoutError):
+				frappe.db.get_value("BL Named", "tx-locked", "name", for_update=True)
+			frappe.db.rollback()
+		self.assertTrue(frappe.db.is_timedout(frappe.db.OperationalError(1205, "Lock wait timeout")))
+
 	def _committed(self, name: str) -> bool:
 		with self.secondary_connection():
 			frappe.db.rollback()
@@ -266,6 +288,7 @@ class TestDocuments(FrappeTestCase):
 
 	def test_duplicate_primary_key_and_unique_index(self):
 		frappe.get_doc({"doctype": "BL Named", "title": "dup"}).insert()
+		self.assertEqual(frappe.get_doc("BL Named", {"title": "dup"}).name, "dup")
 		with self.assertRaises(frappe.DuplicateEntryError):
 			frappe.get_doc({"doctype": "BL Named", "title": "dup"}).insert()
 		new_parent(code="same").insert()

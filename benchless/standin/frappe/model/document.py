@@ -85,8 +85,10 @@ class Document(BaseDocument):
 			row = frappe.db.get_values_from_single("*", self.doctype, as_dict=True)[0]
 			row = frappe._dict(row, name=self.doctype, doctype=self.doctype)
 		else:
+			# a dict "name" is a set of filters, as frappe.get_doc(doctype, {...}) allows
+			filters = self.name if isinstance(self.name, dict) else {"name": self.name}
 			row = frappe.db.get_value(
-				self.doctype, {"name": self.name}, "*", as_dict=True, for_update=self.flags.for_update
+				self.doctype, filters, "*", as_dict=True, for_update=self.flags.for_update
 			)
 			if not row:
 				frappe.throw(
