@@ -268,6 +268,13 @@ class TestDocuments(FrappeTestCase):
 		self.assertEqual(doc.as_dict()["doctype"], "BL Parent")
 		self.assertEqual(json.loads(doc.as_json())["title"], "t")
 
+	def test_documents_pickle_with_their_children(self):
+		import pickle
+
+		doc = new_parent(items=[{"label": "a"}], payload="").insert()
+		copy = pickle.loads(pickle.dumps(frappe.get_doc("BL Parent", doc.name)))
+		self.assertEqual((copy.name, copy.items[0].label, copy.payload), (doc.name, "a", None))
+
 	def test_mandatory_select_and_link_errors(self):
 		with self.assertRaises(frappe.MandatoryError):
 			frappe.get_doc({"doctype": "BL Parent"}).insert()

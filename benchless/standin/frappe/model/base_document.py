@@ -200,6 +200,15 @@ class BaseDocument:
 	def parent_doc(self, value) -> None:
 		self.__dict__["_parent_doc"] = weakref.ref(value)
 
+	def __getstate__(self) -> dict:
+		# a weakref cannot be pickled (RQ job arguments, caches): children re-link on load
+		state = self.__dict__.copy()
+		state.pop("_parent_doc", None)
+		return state
+
+	def __setstate__(self, state: dict) -> None:
+		self.__dict__.update(state)
+
 	def get_all_children(self, parenttype=None) -> list:
 		children = []
 		for df in self.meta.get_table_fields():
@@ -373,6 +382,9 @@ def _sanitize(df, value: Any) -> Any:
 		return flt(value)
 	if fieldtype == "JSON" and isinstance(value, dict | list):
 		return json.dumps(value, sort_keys=True, indent=4, separators=(",", ": "), default=str)
+	if fieldtype == "JSON" and value == "":
+		# MariaDB's JSON type checks json_valid(), which an empty string fails
+		return None
 	if fieldtype in datetime_fields and value == "":
 		return None
 	if df.get("unique") and cstr(value).strip() == "":
