@@ -21,13 +21,14 @@ from dartwing.dartwing_core.background_jobs import config, dead_letter, engine, 
 # another organization's budget, since the limit is counted before permissions are checked.
 @rate_limit(limit=config.SUBMIT_RATE_LIMIT, seconds=config.SUBMIT_RATE_WINDOW_SECONDS)
 def submit_job(
-	job_type: str,
-	organization: str,
+	job_type: str | None = None,
+	organization: str | None = None,
 	parameters: dict | str | None = None,
 	priority: str | None = None,
 	depends_on: list | str | None = None,
 ) -> dict[str, Any]:
 	"""Submit a job; returns at once with its id and status (the work happens in a worker)."""
+	_require(job_type=job_type, organization=organization)
 	parameters = _json_argument("parameters", parameters, dict)
 	depends_on = _json_argument("depends_on", depends_on, list)
 	job = engine.submit_job(job_type, organization, parameters, priority=priority, depends_on=depends_on)
@@ -35,8 +36,9 @@ def submit_job(
 
 
 @frappe.whitelist(methods=["GET", "POST"])
-def get_job_status(job_id: str) -> dict[str, Any]:
+def get_job_status(job_id: str | None = None) -> dict[str, Any]:
 	"""Status, progress, retries, result or error and timestamps of one job."""
+	_require(job_id=job_id)
 	engine.get_job_for_user(job_id)
 	return queries.job_status(job_id)
 
@@ -57,21 +59,24 @@ def list_jobs(
 
 
 @frappe.whitelist(methods=["GET", "POST"])
-def get_job_history(job_id: str) -> dict[str, Any]:
+def get_job_history(job_id: str | None = None) -> dict[str, Any]:
 	"""Every status change of a job with actor, time, message and attempt number."""
+	_require(job_id=job_id)
 	engine.get_job_for_user(job_id)
 	return {"job_id": job_id, "history": queries.history(job_id)}
 
 
 @frappe.whitelist(methods=["POST"])
-def cancel_job(job_id: str) -> dict[str, Any]:
+def cancel_job(job_id: str | None = None) -> dict[str, Any]:
 	"""Cancel a job: at once if it waits, at its next checkpoint if it runs."""
+	_require(job_id=job_id)
 	return dict(engine.cancel_job(job_id))
 
 
 @frappe.whitelist(methods=["POST"])
-def retry_job(job_id: str) -> dict[str, Any]:
+def retry_job(job_id: str | None = None) -> dict[str, Any]:
 	"""Retry a Failed, Timed Out, Canceled or Dead Letter job with a fresh retry budget."""
+	_require(job_id=job_id)
 	return dict(engine.retry_job(job_id))
 
 
@@ -98,15 +103,24 @@ def get_dead_letter_jobs(
 
 
 @frappe.whitelist(methods=["POST"])
-def retry_dead_letter_jobs(job_ids: list | str) -> dict[str, Any]:
+def retry_dead_letter_jobs(job_ids: list | str | None = None) -> dict[str, Any]:
 	"""System Manager: put dead-lettered jobs back to Pending with a fresh retry budget."""
+	_require(job_ids=job_ids)
 	return dead_letter.retry_dead_letters(_json_argument("job_ids", job_ids, list))
 
 
 @frappe.whitelist(methods=["POST"])
-def delete_dead_letter_jobs(job_ids: list | str) -> dict[str, Any]:
+def delete_dead_letter_jobs(job_ids: list | str | None = None) -> dict[str, Any]:
 	"""System Manager: delete dead-lettered jobs and their logs."""
+	_require(job_ids=job_ids)
 	return dead_letter.delete_dead_letters(_json_argument("job_ids", job_ids, list))
+
+
+def _require(**arguments: Any) -> None:
+	"""A missing argument is the caller's mistake (417 with its name), not a server error."""
+	for name, value in arguments.items():
+		if value in (None, "", [], {}):
+			frappe.throw(_("{0} is required").format(name), frappe.ValidationError)
 
 
 def _json_argument(name: str, value: Any, expected: type) -> Any:

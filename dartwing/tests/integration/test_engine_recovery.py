@@ -317,6 +317,7 @@ class TestSweepsRunTwiceAtOnce(FrappeTestCase):
 		for thread in threads:
 			thread.join()
 		frappe.db.rollback()
-		self.assertEqual(sum(moved), len(jobs))
+		# The sweep is global (other tests' due jobs may move too); each of ours moved exactly once.
+		self.assertGreaterEqual(sum(moved), len(jobs))
 		for job in jobs:
 			self.assertEqual(frappe.db.count("Job Execution Log", {"job": job, "from_status": "Failed"}), 1)
