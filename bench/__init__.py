@@ -135,7 +135,7 @@ def job_names(job_type: str) -> list[str]:
 	return frappe.db.sql("SELECT name FROM `tabBackground Job` WHERE job_type = %s", (job_type,), pluck=True)
 
 
-def delete_job_type(job_type: str, batch: int = 500) -> int:
+def delete_job_type(job_type: str, batch: int = 500, *, keep_type: bool = False) -> int:
 	"""Remove a run's jobs (their RQ jobs, logs and rows) and its Job Type; returns the jobs deleted."""
 	import frappe
 
@@ -146,7 +146,8 @@ def delete_job_type(job_type: str, batch: int = 500) -> int:
 	for start in range(0, len(names), batch):
 		state.delete_jobs(names[start : start + batch])
 		frappe.db.commit()
-	frappe.db.delete("Job Type", {"name": job_type})
+	if not keep_type:
+		frappe.db.delete("Job Type", {"name": job_type})
 	frappe.db.commit()
 	return len(names)
 
