@@ -114,16 +114,37 @@ def _rate(since, completed_at: list) -> float:
 def _cancel_leftovers(names: list[str]) -> None:
 	import frappe
 
-	from dartwing.dartwing_core.background_jobs import engine
-
 	for row in _rows(names):
 		if row.status in ("Pending", "Queued", "Running"):
-			try:
-				engine.cancel_job(row.name)
-				frappe.db.commit()
-			except frappe.ValidationError:  # finished meanwhile
-				frappe.db.rollback()
+			_cancel(row.name)
 	_wait_final(names)
+
+
+def _cancel(name: str, attempts: int = 3) -> None:
+	"""engine.cancel_job in a fresh transaction. It can recurse without end when the job moves between
+	its (snapshot) read and its compare-and-set: the retry re-reads the same REPEATABLE READ snapshot.
+	Reported to the tech lead; here we roll back and try again."""
+	import frappe
+
+	from dartwing.dartwing_core.background_jobs import engine
+
+	for _ in range(attempts):
+		frappe.db.rollback()
+		try:
+			engine.cancel_job(name)
+			frappe.db.commit()
+			return
+		except frappe.ValidationError:  # finished meanwhile
+			frappe.db.rollback()
+			return
+		except RecursionError:
+			_reconnect()
+
+
+def _reconnect() -> None:
+	"""A RecursionError can strike mid-packet and leave the connection unusable."""
+	bench.disconnect()
+	bench.connect()
 
 
 def main() -> dict:
