@@ -14,7 +14,7 @@ import frappe
 import pytest
 
 from benchless import testing
-from dartwing.install import create_demo_job_types
+from dartwing.install import DEMO_PASSWORD, create_demo_job_types, ensure_user
 from dartwing.tests.e2e.clients import API_LONG, ApiClient, server_messages, token_for
 from dartwing.tests.engine_utils import make_job_type, submit_as, unique, wait_for_status
 from dartwing.tests.utils import make_member, make_org, make_user
@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.web, pytest.mark.workers]
 SITE = "test_site"
 JOB = "Background Job"
 LOG = "Job Execution Log"
-CALLERS = ("owner", "member", "outsider", "loner", "inactive", "sysmgr", "guest")
+CALLERS = ("owner", "member", "viewer", "outsider", "loner", "inactive", "sysmgr", "guest")
 END_TIMEOUT = 60  # s for a job to reach a state on real workers shared with other suites
 # our jobs jump the queues other suites may have filled (Critical -> front of `short`)
 FAST = {"priority": "Critical"}
@@ -32,7 +32,7 @@ FAST = {"priority": "Critical"}
 
 @pytest.fixture(scope="module")
 def world() -> SimpleNamespace:
-	"""Organization A (owner, member, inactive member), organization B (outsider), a user with no
+	"""Organization A (owner, member, viewer, inactive member), organization B (outsider), a user with no
 	membership, a System Manager, and the job types the tests submit."""
 	create_demo_job_types()
 	org, other_org = make_org(unique("E2E API A")), make_org(unique("E2E API B"))
@@ -40,6 +40,7 @@ def world() -> SimpleNamespace:
 	make_user(users["sysmgr"], roles=["System Manager"])
 	make_member(users["owner"], org, role="Owner")
 	make_member(users["member"], org, role="Member")
+	make_member(users["viewer"], org, role="Viewer")
 	make_member(users["inactive"], org, role="Member", status="Inactive")
 	make_member(users["outsider"], other_org, role="Owner")
 	w = SimpleNamespace(
@@ -96,6 +97,15 @@ def long_job(world: SimpleNamespace, who: str = "owner") -> str:
 def count(doctype: str, **filters: str) -> int:
 	frappe.db.rollback()  # read what the server and workers committed
 	return frappe.db.count(doctype, filters)
+
+
+def submission_logs(organization: str) -> int:
+	"""Log rows written by submissions (workers keep logging other transitions meanwhile)."""
+	frappe.db.rollback()
+	return frappe.db.sql(
+		"SELECT COUNT(*) FROM `tabJob Execution Log` WHERE organization = %s AND IFNULL(from_status, '') = ''",
+		(organization,),
+	)[0][0]
 
 
 def job_state(job: str) -> tuple:
@@ -175,6 +185,7 @@ SUBMIT_EXPECTED = {
 	"owner": 200,
 	"member": 200,
 	"sysmgr": 200,
+	"viewer": (403, "PermissionError"),  # a Viewer reads only
 	"outsider": (403, "PermissionError"),
 	"loner": (403, "PermissionError"),
 	"inactive": (403, "PermissionError"),
@@ -198,6 +209,7 @@ def test_submit_job_is_allowed_exactly_to_members_with_submit_rights_and_admins(
 READ_EXPECTED = {
 	"owner": 200,
 	"member": 200,
+	"viewer": 200,
 	"sysmgr": 200,
 	"outsider": (404, "DoesNotExistError"),
 	"loner": (404, "DoesNotExistError"),
@@ -265,14 +277,14 @@ def test_list_jobs_never_shows_another_organizations_jobs(world, api, done_job, 
 		return
 	listed = api(who).message(everything) if everything is not None else None
 	filtered = api(who).message(only_a)
-	if who in ("owner", "member", "sysmgr"):
+	if who in ("owner", "member", "viewer", "sysmgr"):
 		assert done_job in [job["job_id"] for job in filtered["jobs"]]
 		assert {job["organization"] for job in filtered["jobs"]} == {world.org}
 		assert filtered["total"] >= len(filtered["jobs"]) >= 1
 	else:
 		assert filtered == {"jobs": [], "total": 0}
 		assert world.org not in {job["organization"] for job in listed["jobs"]}
-	if who in ("owner", "member"):
+	if who in ("owner", "member", "viewer"):
 		assert {job["organization"] for job in listed["jobs"]} == {world.org}
 
 
@@ -285,6 +297,7 @@ def test_list_jobs_of_an_outsider_shows_their_own_organization(world, api):
 
 MANAGE_DENIED = {
 	"member": (403, "PermissionError"),  # a Member manages only their own jobs
+	"viewer": (403, "PermissionError"),
 	"outsider": (404, "DoesNotExistError"),
 	"loner": (404, "DoesNotExistError"),
 	"inactive": (404, "DoesNotExistError"),
@@ -347,22 +360,24 @@ def test_completed_job_cannot_be_canceled_or_retried(world, api, done_job):
 @pytest.mark.parametrize("who", CALLERS)
 def test_dead_letter_endpoints_are_for_admins_only(world, api, who):
 	job = dead_letter_job(world)
+	before = job_state(job)
 	client = api(who)
 	listed = client.get("get_dead_letter_jobs", organization=world.org, limit=500)
 	retried = client.post("retry_dead_letter_jobs", job_ids=[job])
-	deleted = client.post("delete_dead_letter_jobs", job_ids=[job])
 	if who == "sysmgr":
 		jobs = {j["job_id"]: j for j in client.message(listed)["jobs"]}
 		assert jobs[job]["status"] == "Dead Letter" and jobs[job]["error"]["type"] == "PermanentError"
 		assert jobs[job]["attempts"] and jobs[job]["error"]["traceback"]
 		assert client.message(retried) == {"retried": [job], "failed": {}}
-		# now Pending (or already running again): not in the dead letter queue any more
-		assert client.message(deleted)["deleted"] == []
-		wait_for_status(job, "Dead Letter", timeout=END_TIMEOUT)
+		frappe.db.rollback()
+		assert frappe.db.exists(
+			LOG, {"job": job, "from_status": "Dead Letter", "to_status": "Pending", "actor": world.users[who]}
+		)
+		wait_for_status(job, "Dead Letter", timeout=END_TIMEOUT)  # demo_fail fails again
 		assert client.message(client.post("delete_dead_letter_jobs", job_ids=[job]))["deleted"] == [job]
 		assert count(JOB, name=job) == 0 and count(LOG, job=job) == 0
 		return
-	before = job_state(job)
+	deleted = client.post("delete_dead_letter_jobs", job_ids=[job])
 	for reply in (listed, retried, deleted):
 		assert_error(reply, 403, "PermissionError")
 	assert job_state(job) == before
@@ -375,6 +390,45 @@ def test_bulk_dead_letter_calls_report_ids_that_are_not_dead_letters(world, api,
 	reply = client.message(client.post("delete_dead_letter_jobs", job_ids=[job, done_job, missing]))
 	assert reply["deleted"] == [job] and set(reply["failed"]) == {done_job, missing}
 	assert count(JOB, name=done_job) == 1 and count(JOB, name=job) == 0
+
+
+def test_an_admin_submitting_to_an_unknown_organization_gets_404_and_nothing_is_written(world, api):
+	org = unique("No Such Org")
+	reply = submit(api("sysmgr"), job_type=world.echo, organization=org)
+	assert_error(reply, 404, "DoesNotExistError", org)
+	assert count(JOB, organization=org) == 0
+
+
+def test_the_job_types_rate_limit_is_429_too_many_jobs_and_writes_nothing(world, api):
+	limited = make_job_type("dartwing.demo.demo_noop", rate_limit_count=2, rate_limit_window_seconds=3600)
+	frappe.db.commit()
+	for n in range(2):
+		api("member").message(
+			submit(api("member"), job_type=limited, organization=world.org, parameters={"n": n})
+		)
+	before = count(JOB, organization=world.org, job_type=limited)
+	reply = submit(api("member"), job_type=limited, organization=world.org, parameters={"n": 3})
+	assert_error(reply, 429, "TooManyJobs", "Too many jobs")
+	assert count(JOB, organization=world.org, job_type=limited) == before == 2
+
+
+def test_a_cookie_session_submits_with_its_csrf_token_and_is_refused_without(world, web):
+	user = ensure_user(f"{unique('e2e-session').lower()}@example.test", "Session")
+	make_member(user, world.org, role="Member")
+	frappe.db.commit()
+	client = ApiClient(web)
+	client.login(user, DEMO_PASSWORD)
+	assert client.csrf_token, "a logged-in page carries the session's CSRF token"
+	token, client.csrf_token = client.csrf_token, None
+	before = count(JOB, organization=world.org)
+	refused = submit(client, job_type=world.echo, organization=world.org, parameters={"n": unique("csrf")})
+	assert_error(refused, 400, "CSRFTokenError")
+	assert count(JOB, organization=world.org) == before
+	client.csrf_token = token
+	reply = submit(client, job_type=world.echo, organization=world.org, parameters={"n": unique("csrf")})
+	job_id = client.message(reply)["job_id"]
+	frappe.db.rollback()
+	assert frappe.db.get_value(JOB, job_id, "submitted_by") == user
 
 
 # ------------------------------------------------------------------------------------ 4. malformed
@@ -400,11 +454,11 @@ def test_bulk_dead_letter_calls_report_ids_that_are_not_dead_letters(world, api,
 	],
 )
 def test_malformed_submissions_are_refused_and_write_nothing(world, api, args, status, exc_type, message):
-	before = (count(JOB, organization=world.org), count(LOG, organization=world.org))
+	before = (count(JOB, organization=world.org), submission_logs(world.org))
 	body = {"job_type": world.echo, "organization": world.org, "parameters": {"n": unique("bad")}, **args}
 	reply = submit(api("member"), **body)
 	assert_error(reply, status, exc_type, message)
-	assert (count(JOB, organization=world.org), count(LOG, organization=world.org)) == before
+	assert (count(JOB, organization=world.org), submission_logs(world.org)) == before
 
 
 @pytest.mark.parametrize("missing", ["job_type", "organization"])
