@@ -268,7 +268,7 @@ def test_a_missing_job_carries_the_documented_not_found_message(world, api):
 
 @pytest.mark.parametrize("who", CALLERS)
 def test_list_jobs_never_shows_another_organizations_jobs(world, api, done_job, who):
-	# admins see every organization: their unfiltered list is the whole (large) test database
+	# an admin sees every organization: the unfiltered list holds other suites' jobs, so check the filtered one
 	everything = api(who).get("list_jobs", limit=500) if who != "sysmgr" else None
 	only_a = api(who).get("list_jobs", organization=world.org, limit=500)
 	if who == "guest":
