@@ -72,9 +72,9 @@ def get_job_for_user(job_id: str, *, action: str = "read") -> frappe._dict:
 	"""The job's engine row if the session user may ``action`` it; else DoesNotExistError / PermissionError."""
 	job = state.load(job_id) if isinstance(job_id, str) else None
 	if not job or not permissions.can_act_in(job.organization, action="read"):
-		raise frappe.DoesNotExistError(_("Background Job {0} not found").format(job_id))
+		frappe.throw(_("Background Job {0} not found").format(job_id), frappe.DoesNotExistError)
 	if action != "read" and not _may_manage(job):
-		raise frappe.PermissionError(_("Not permitted to change job {0}").format(job_id))
+		frappe.throw(_("Not permitted to change job {0}").format(job_id), frappe.PermissionError)
 	return job
 
 
@@ -103,7 +103,7 @@ def retry_job(job_id: str, *, by_admin: bool = False) -> frappe._dict:
 	"""Put a Failed, Timed Out, Canceled or Dead Letter job back to Pending with a fresh retry budget."""
 	job = state.load(job_id) if by_admin else get_job_for_user(job_id, action="manage")
 	if not job:
-		raise frappe.DoesNotExistError(_("Background Job {0} not found").format(job_id))
+		frappe.throw(_("Background Job {0} not found").format(job_id), frappe.DoesNotExistError)
 	if job.status not in RETRYABLE_BY_USER:
 		frappe.throw(
 			_("Job {0} is {1} and cannot be retried").format(job_id, job.status), frappe.ValidationError

@@ -154,7 +154,7 @@ def _parse_date(name: str, value: Any) -> Any:
 
 
 def _bounded_limit(limit: Any) -> int:
-	limit = int(limit or config.LIST_LIMIT_DEFAULT)
+	limit = config.LIST_LIMIT_DEFAULT if limit is None else int(limit)
 	if not 1 <= limit <= config.LIST_LIMIT_MAX:
 		frappe.throw(
 			_("limit must be between 1 and {0}").format(config.LIST_LIMIT_MAX), frappe.ValidationError

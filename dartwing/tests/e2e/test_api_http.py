@@ -251,11 +251,6 @@ def test_another_organizations_job_is_answered_exactly_like_a_missing_one(world,
 		assert server_messages(foreign) == [m.replace(missing, done_job) for m in server_messages(absent)]
 
 
-@pytest.mark.xfail(
-	strict=True,
-	reason="engine.get_job_for_user raises DoesNotExistError(...) instead of frappe.throw, so the "
-	"documented message 'Background Job <id> not found' never reaches the client (no _server_messages)",
-)
 def test_a_missing_job_carries_the_documented_not_found_message(world, api):
 	missing = frappe.generate_hash(length=10)
 	assert_error(
@@ -516,11 +511,6 @@ def test_list_jobs_refuses_bad_arguments_with_417(world, api, params, exc_type, 
 	assert_error(api("member").get("list_jobs", **params), 417, exc_type, message)
 
 
-@pytest.mark.xfail(
-	strict=True,
-	reason="queries._bounded_limit reads `int(limit or default)`, so limit=0 silently becomes 20 instead "
-	"of the documented 417 for a limit outside 1…500",
-)
 def test_list_jobs_limit_zero_is_417(world, api):
 	assert_error(
 		api("member").get("list_jobs", limit=0), 417, "ValidationError", "limit must be between 1 and 500"
