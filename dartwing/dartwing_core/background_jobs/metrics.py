@@ -16,7 +16,8 @@ Contract:
   its last attempt: COALESCE(completed_at, started_at, creation).
 - Speed: the windowed queries are served by the covering index METRICS_INDEX when the table has it
   (forced then, since MariaDB underrates the row lookups of the (organization, creation) index);
-  without it the figures are the same, only slower on large tables. Current-state queries use
+  without it the figures are the same, only slower on large tables (one row lookup per job in the
+  window; seconds at 1,000,000 jobs with a 128 MB buffer pool, see bench/README.md). Current-state queries use
   (status, organization, priority, creation).
 - Redis being down never fails the call: the Redis figures become None.
 
@@ -120,7 +121,9 @@ def _empty(
 def _database_metrics(start: datetime, end: datetime, organizations: tuple[str, ...] | None) -> dict:
 	values = {"start": start, "end": end, "orgs": organizations or ("",)}
 	scope = " AND organization IN %(orgs)s" if organizations else ""
-	window = f"{_window_source()} WHERE creation >= %(start)s AND creation < %(end)s{scope}"
+	window = (
+		f"{_window_source(bool(organizations))} WHERE creation >= %(start)s AND creation < %(end)s{scope}"
+	)
 	counts, avg_durations = _window_counts(window, values)
 	by_status = dict.fromkeys(STATUSES, 0)
 	for (_job_type, status), jobs in counts.items():
@@ -143,12 +146,15 @@ def _database_metrics(start: datetime, end: datetime, organizations: tuple[str, 
 	}
 
 
-def _window_source() -> str:
-	"""The table, forced onto the covering metrics index when this site has it."""
+def _window_source(scoped: bool) -> str:
+	"""The table with an index hint: the covering metrics index when this site has it, else, for a few
+	organizations, (organization, creation) (MariaDB otherwise may walk a status index over every row)."""
 	site = frappe.local.site
 	if site not in _index_present:
 		_index_present[site] = bool(frappe.db.has_index("tabBackground Job", METRICS_INDEX_NAME))
-	return f"{_TABLE} FORCE INDEX ({METRICS_INDEX_NAME})" if _index_present[site] else _TABLE
+	if _index_present[site]:
+		return f"{_TABLE} FORCE INDEX ({METRICS_INDEX_NAME})"
+	return f"{_TABLE} FORCE INDEX (organization_creation_index)" if scoped else _TABLE
 
 
 def _window_counts(window: str, values: dict) -> tuple[dict[tuple[str, str], int], dict[str, float]]:
