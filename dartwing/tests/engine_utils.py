@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import frappe
+from frappe.tests.utils import FrappeTestCase
 
 from dartwing.tests.utils import make_member, make_org, make_user
 
@@ -111,3 +112,27 @@ def submit_as(user: str, job_type: str, org: str, parameters: dict | None = None
 		return job.name
 	finally:
 		frappe.set_user("Administrator")
+
+
+class WorkersTestCase(FrappeTestCase):
+	"""Tests that need real worker processes: ``set_up_data`` runs first and is committed, then the
+	workers start; they stop when the class ends."""
+
+	worker_count = 2
+
+	@classmethod
+	def setUpClass(cls) -> None:
+		super().setUpClass()
+		cls.set_up_data()
+		frappe.db.commit()
+		cls._workers = running_workers(cls.worker_count)
+		cls._workers.__enter__()
+
+	@classmethod
+	def set_up_data(cls) -> None:
+		"""Tenants and job types the whole class shares (committed before workers start)."""
+
+	@classmethod
+	def tearDownClass(cls) -> None:
+		cls._workers.__exit__(None, None, None)
+		super().tearDownClass()

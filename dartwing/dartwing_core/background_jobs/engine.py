@@ -91,7 +91,7 @@ def cancel_job(job_id: str) -> frappe._dict:
 		job,
 		JobStatus.CANCELED,
 		message=_("Canceled by {0}").format(frappe.session.user),
-		updates=_canceled_updates(),
+		updates=state.canceled_updates(job),
 	):
 		return cancel_job(job_id)  # the job moved meanwhile; decide again on its new status
 	if job.status == JobStatus.QUEUED.value:
@@ -336,17 +336,6 @@ def _already_final(job: frappe._dict) -> frappe._dict:
 	frappe.throw(
 		_("Job {0} is {1} and cannot be canceled").format(job.name, job.status), frappe.ValidationError
 	)
-
-
-def _canceled_updates() -> dict[str, Any]:
-	now = now_datetime()
-	return {
-		"canceled_by": frappe.session.user,
-		"canceled_at": now,
-		"completed_at": now,
-		"next_retry_at": None,
-		"dedup_key": None,
-	}
 
 
 def _remove_from_rq(rq_job_id: str | None) -> None:

@@ -239,13 +239,7 @@ class SideChannel(threading.Thread):
 		current = state.load(self.job.name, for_update=True)
 		if current and current.status == JobStatus.RUNNING.value and current.worker == self.job.worker:
 			if to_status is JobStatus.CANCELED:
-				state.transition(
-					current,
-					to_status,
-					message=reason,
-					updates=_canceled_updates(current),
-					actor=current.canceled_by,
-				)
+				_end_canceled(current, reason)
 			else:
 				_record_failure(
 					current, JobTimedOut(reason), traceback_text="", settings=_settings(current.job_type)
@@ -336,13 +330,7 @@ def _record_success(job: frappe._dict, result: Any, output_reference: str | None
 	frappe.db.rollback()
 	current = state.load(job.name, for_update=True)
 	if current and current.status == JobStatus.RUNNING.value and current.cancel_requested:
-		state.transition(
-			current,
-			JobStatus.CANCELED,
-			message=_("Canceled before completion"),
-			updates=_canceled_updates(current),
-			actor=current.canceled_by,
-		)
+		_end_canceled(current, _("Canceled before completion"))
 
 
 def record_failure(job: frappe._dict, exc: BaseException, *, traceback_text: str = "") -> None:
@@ -356,13 +344,7 @@ def _record_failure(
 	if not job or job.status != JobStatus.RUNNING.value:
 		return  # someone else already decided this job's outcome
 	if isinstance(exc, JobCanceled) or job.cancel_requested:
-		state.transition(
-			job,
-			JobStatus.CANCELED,
-			message=_("Canceled"),
-			updates=_canceled_updates(job),
-			actor=job.canceled_by,
-		)
+		_end_canceled(job, _("Canceled"))
 		return
 	timed_out = isinstance(exc, JobTimedOut) or type(exc).__name__ in RQ_TIMEOUT_EXCEPTIONS
 	# The job keeps the retry budget it was given at submission (or by a person's retry).
@@ -407,12 +389,8 @@ def _failure_updates(
 	}
 
 
-def _canceled_updates(job: frappe._dict) -> dict[str, Any]:
-	now = now_datetime()
-	return {
-		"canceled_at": job.get("canceled_at") or now,
-		"canceled_by": job.get("canceled_by") or frappe.session.user,
-		"completed_at": now,
-		"next_retry_at": None,
-		"dedup_key": None,
-	}
+def _end_canceled(job: frappe._dict, message: str) -> bool:
+	"""Running → Canceled, recorded as done by whoever asked for the cancellation."""
+	return state.transition(
+		job, JobStatus.CANCELED, message=message, updates=state.canceled_updates(job), actor=job.canceled_by
+	)

@@ -92,6 +92,19 @@ def transition(
 	return True
 
 
+def canceled_updates(job: Mapping[str, Any] | None = None) -> dict[str, Any]:
+	"""Columns set when a job ends Canceled: who and when (kept from the request if there was one)."""
+	now = now_datetime()
+	job = job or {}
+	return {
+		"canceled_at": job.get("canceled_at") or now,
+		"canceled_by": job.get("canceled_by") or frappe.session.user,
+		"completed_at": now,
+		"next_retry_at": None,
+		"dedup_key": None,
+	}
+
+
 def write_log(
 	job: Mapping[str, Any],
 	from_status: JobStatus | None,

@@ -10,29 +10,20 @@ from frappe.tests.utils import FrappeTestCase
 
 from dartwing.dartwing_core.background_jobs import dispatcher, executor, state
 from dartwing.tests.engine_utils import (
+	WorkersTestCase,
 	fresh_row,
 	history,
 	make_job_type,
 	make_tenant,
-	running_workers,
 	submit_as,
 	wait_for_status,
 )
 
 
-class TestExecution(FrappeTestCase):
+class TestExecution(WorkersTestCase):
 	@classmethod
-	def setUpClass(cls):
-		super().setUpClass()
+	def set_up_data(cls):
 		cls.owner, cls.org = make_tenant("Owner")
-		frappe.db.commit()
-		cls._workers = running_workers(2)
-		cls._workers.__enter__()
-
-	@classmethod
-	def tearDownClass(cls):
-		cls._workers.__exit__(None, None, None)
-		super().tearDownClass()
 
 	def test_a_submitted_job_runs_to_completed_with_its_result_and_a_complete_log(self):
 		job_type = make_job_type("dartwing.demo.demo_echo")

@@ -13,11 +13,11 @@ from frappe.utils import now_datetime
 
 from dartwing.dartwing_core.background_jobs import dead_letter, engine, scheduler
 from dartwing.tests.engine_utils import (
+	WorkersTestCase,
 	fresh_row,
 	history,
 	make_job_type,
 	make_tenant,
-	running_workers,
 	submit_as,
 	wait_for_status,
 )
@@ -28,19 +28,10 @@ def tick() -> None:
 	frappe.db.commit()
 
 
-class TestRetriesAndDeadLetter(FrappeTestCase):
+class TestRetriesAndDeadLetter(WorkersTestCase):
 	@classmethod
-	def setUpClass(cls):
-		super().setUpClass()
+	def set_up_data(cls):
 		cls.owner, cls.org = make_tenant("Owner")
-		frappe.db.commit()
-		cls._workers = running_workers(2)
-		cls._workers.__enter__()
-
-	@classmethod
-	def tearDownClass(cls):
-		cls._workers.__exit__(None, None, None)
-		super().tearDownClass()
 
 	def test_a_flaky_job_completes_on_its_third_attempt_with_each_retry_logged(self):
 		job_type = make_job_type("dartwing.demo.demo_flaky", max_retries=5)
@@ -115,20 +106,11 @@ class TestRetriesAndDeadLetter(FrappeTestCase):
 		self.assertEqual(frappe.db.count("Job Execution Log", {"job": to_delete}), 0)
 
 
-class TestDependenciesAndCancellation(FrappeTestCase):
+class TestDependenciesAndCancellation(WorkersTestCase):
 	@classmethod
-	def setUpClass(cls):
-		super().setUpClass()
+	def set_up_data(cls):
 		cls.owner, cls.org = make_tenant("Owner")
 		cls.member, _ = make_tenant("Member", org=cls.org)
-		frappe.db.commit()
-		cls._workers = running_workers(2)
-		cls._workers.__enter__()
-
-	@classmethod
-	def tearDownClass(cls):
-		cls._workers.__exit__(None, None, None)
-		super().tearDownClass()
 
 	def test_a_chain_completes_in_order(self):
 		job_type = make_job_type("dartwing.demo.demo_sleep")
@@ -220,19 +202,7 @@ def _alive(pid: int) -> bool:
 	return True
 
 
-class TestTenancyChangesBeforeExecution(FrappeTestCase):
-	@classmethod
-	def setUpClass(cls):
-		super().setUpClass()
-		frappe.db.commit()
-		cls._workers = running_workers(2)
-		cls._workers.__enter__()
-
-	@classmethod
-	def tearDownClass(cls):
-		cls._workers.__exit__(None, None, None)
-		super().tearDownClass()
-
+class TestTenancyChangesBeforeExecution(WorkersTestCase):
 	def test_a_submitter_who_lost_membership_gets_permission_denied_without_retry(self):
 		owner, org = make_tenant("Owner")
 		member, _ = make_tenant("Member", org=org)
