@@ -161,6 +161,8 @@ def main() -> dict:
 		dedup_window_seconds=0,
 	)
 	results: dict = {"jobs": JOBS, "organizations": ORGS, "workers": WORKERS, "max_running_per_org": 50}
+	history: list[dict] = []
+	results["attempts"] = history
 	try:
 		with start_workers(site=bench.SITE, count=WORKERS):
 			for attempt in range(1, ATTEMPTS + 1):
@@ -173,6 +175,9 @@ def main() -> dict:
 				results["workers_registered_samples"] = workers_seen
 				results["foreign_workers"] = max(workers_seen) - WORKERS
 				results["disturbed"] = _disturbed(results, workers_seen)
+				history.append(
+					{k: results[k] for k in ("raw_rq", "engine", "disturbed", "workers_registered_samples")}
+				)
 				if not results["disturbed"]:
 					break
 				print(f"  attempt {attempt} disturbed ({results['disturbed']}); running again", flush=True)
