@@ -98,3 +98,10 @@ def on_doctype_update() -> None:
 		["status", "completed_at"],  # retention, metrics windows
 	):
 		frappe.db.add_index("Background Job", fields)
+	# Covering index for metrics over a time window: counts, durations and failures per job type
+	# are read from the index alone (bench/README.md, "Metrics at 1,000,000 jobs").
+	frappe.db.add_index(
+		"Background Job",
+		["creation", "organization", "job_type", "status", "started_at", "completed_at"],
+		index_name="metrics_window_index",
+	)
