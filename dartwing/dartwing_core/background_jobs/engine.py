@@ -68,9 +68,9 @@ def submit_job(
 	return _insert_job(settings, organization, params_json, priority, parents, key)
 
 
-def get_job_for_user(job_id: str, *, action: str = "read") -> frappe._dict:
+def get_job_for_user(job_id: str, *, action: str = "read", for_update: bool = False) -> frappe._dict:
 	"""The job's engine row if the session user may ``action`` it; else DoesNotExistError / PermissionError."""
-	job = state.load(job_id) if isinstance(job_id, str) else None
+	job = state.load(job_id, for_update=for_update) if isinstance(job_id, str) else None
 	if not job or not permissions.can_act_in(job.organization, action="read"):
 		frappe.throw(_("Background Job {0} not found").format(job_id), frappe.DoesNotExistError)
 	if action != "read" and not _may_manage(job):
@@ -79,21 +79,23 @@ def get_job_for_user(job_id: str, *, action: str = "read") -> frappe._dict:
 
 
 def cancel_job(job_id: str) -> frappe._dict:
-	"""Cancel a Pending, Queued, waiting-to-retry or Running job (Running stops at its next checkpoint)."""
-	job = get_job_for_user(job_id, action="manage")
+	"""Cancel a Pending, Queued, waiting-to-retry or Running job (Running stops at its next checkpoint).
+
+	The row is read with a lock, so the status decided on here cannot change before the write.
+	"""
+	job = get_job_for_user(job_id, action="manage", for_update=True)
 	if job.status not in CANCELABLE:
 		frappe.throw(
 			_("Job {0} is {1} and cannot be canceled").format(job_id, job.status), frappe.ValidationError
 		)
 	if job.status == JobStatus.RUNNING.value:
 		return _request_running_cancel(job)
-	if not state.transition(
+	state.transition(
 		job,
 		JobStatus.CANCELED,
 		message=_("Canceled by {0}").format(frappe.session.user),
 		updates=state.canceled_updates(job),
-	):
-		return cancel_job(job_id)  # the job moved meanwhile; decide again on its new status
+	)
 	if job.status == JobStatus.QUEUED.value:
 		frappe.db.after_commit.add(lambda: _remove_from_rq(job.rq_job_id))
 	return frappe._dict(job=job.name, status=JobStatus.CANCELED.value, cancel_requested=False)
@@ -101,7 +103,10 @@ def cancel_job(job_id: str) -> frappe._dict:
 
 def retry_job(job_id: str, *, by_admin: bool = False) -> frappe._dict:
 	"""Put a Failed, Timed Out, Canceled or Dead Letter job back to Pending with a fresh retry budget."""
-	job = state.load(job_id) if by_admin else get_job_for_user(job_id, action="manage")
+	if by_admin:
+		job = state.load(job_id, for_update=True)
+	else:
+		job = get_job_for_user(job_id, action="manage", for_update=True)
 	if not job:
 		frappe.throw(_("Background Job {0} not found").format(job_id), frappe.DoesNotExistError)
 	if job.status not in RETRYABLE_BY_USER:
@@ -122,8 +127,7 @@ def retry_job(job_id: str, *, by_admin: bool = False) -> frappe._dict:
 		"progress_message": "",
 	}
 	message = _("Retried by {0}").format(frappe.session.user)
-	if not state.transition(job, JobStatus.PENDING, message=message, updates=updates):
-		frappe.throw(_("Job {0} changed while retrying; try again").format(job_id), frappe.ValidationError)
+	state.transition(job, JobStatus.PENDING, message=message, updates=updates)  # the row is locked
 	dispatcher.schedule(job.organization)
 	return frappe._dict(job=job.name, status=JobStatus.PENDING.value)
 
@@ -320,22 +324,14 @@ def _may_manage(job: frappe._dict) -> bool:
 
 
 def _request_running_cancel(job: frappe._dict) -> frappe._dict:
-	frappe.db.sql(
-		"""UPDATE `tabBackground Job`
-		SET cancel_requested = 1, canceled_by = %s, canceled_at = %s
-		WHERE name = %s AND status = 'Running' AND cancel_requested = 0""",
-		(frappe.session.user, now_datetime(), job.name),
-	)
-	current = state.load(job.name)
-	if current.status != JobStatus.RUNNING.value:
-		return cancel_job(job.name) if current.status in CANCELABLE else _already_final(current)
-	return frappe._dict(job=job.name, status=current.status, cancel_requested=True)
-
-
-def _already_final(job: frappe._dict) -> frappe._dict:
-	frappe.throw(
-		_("Job {0} is {1} and cannot be canceled").format(job.name, job.status), frappe.ValidationError
-	)
+	"""Flag a Running job (locked by the caller); its worker stops it at the next checkpoint."""
+	if not job.cancel_requested:
+		frappe.db.sql(
+			"""UPDATE `tabBackground Job` SET cancel_requested = 1, canceled_by = %s, canceled_at = %s
+			WHERE name = %s AND status = 'Running'""",
+			(frappe.session.user, now_datetime(), job.name),
+		)
+	return frappe._dict(job=job.name, status=job.status, cancel_requested=True)
 
 
 def _remove_from_rq(rq_job_id: str | None) -> None:

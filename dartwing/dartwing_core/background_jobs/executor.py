@@ -177,6 +177,10 @@ class SideChannel(threading.Thread):
 		self.join(timeout=10)
 
 	def run(self) -> None:
+		# Most jobs end within one heartbeat: those never open the side channel's connection.
+		self.ctx._wake.wait(config.HEARTBEAT_INTERVAL_SECONDS)
+		if self._stop_event.is_set() and self.ctx._urgent is None and not self.ctx._throttle.pending:
+			return
 		frappe.init(self.site)
 		frappe.connect(set_admin_as_user=False)
 		frappe.set_user(self.job.submitted_by)
@@ -276,15 +280,33 @@ def _execute(job: frappe._dict) -> None:
 	except BaseException as exc:
 		trace = traceback.format_exc()
 		side.stop()
-		frappe.db.rollback()
-		_record_failure(state.load(job.name, for_update=True), exc, traceback_text=trace, settings=settings)
-		frappe.db.commit()
+		_record_failure_committed(job.name, exc, trace, settings)
 		if isinstance(exc, KeyboardInterrupt | SystemExit):
 			raise
 		return
 	side.stop()
-	_record_success(job, result, ctx.output_reference)
-	frappe.db.commit()
+	try:
+		_record_success(job, result, ctx.output_reference)
+		frappe.db.commit()
+	except Exception as exc:
+		# A deadlock or lost connection here rolled back the handler's own writes with it, so
+		# the attempt did not happen: record a transient failure and let the retry policy run it again.
+		lost = TransientError(_("Could not record the completion: {0}").format(exc))
+		_record_failure_committed(job.name, lost, traceback.format_exc(), settings)
+
+
+def _record_failure_committed(name: str, exc: BaseException, trace: str, settings: frappe._dict) -> None:
+	"""Roll back the attempt and record its failure in a fresh transaction, retried on lock conflicts."""
+	for attempt in range(1, config.RECORD_OUTCOME_ATTEMPTS + 1):
+		frappe.db.rollback()
+		try:
+			_record_failure(state.load(name, for_update=True), exc, traceback_text=trace, settings=settings)
+			frappe.db.commit()
+			return
+		except Exception:
+			if attempt == config.RECORD_OUTCOME_ATTEMPTS:
+				raise  # the stale-heartbeat sweep will recover the job
+			time.sleep(0.05 * attempt)
 
 
 def _settings(job_type: str) -> frappe._dict:

@@ -78,6 +78,11 @@ class ProgressThrottle:
 		self._pending: ProgressUpdate | None = None
 		self._last_sent: float | None = None
 
+	@property
+	def pending(self) -> bool:
+		"""An update is being held for the end of its window."""
+		return self._pending is not None
+
 	def offer(self, percent: float, message: str) -> ProgressUpdate | None:
 		"""Record an update; return it when it must be sent now, else keep it as the latest."""
 		with self._lock:
