@@ -15,6 +15,7 @@ Contract:
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import frappe
@@ -25,18 +26,48 @@ from dartwing.dartwing_core.background_jobs import config, dependencies, state
 from dartwing.dartwing_core.background_jobs.transitions import JobStatus
 
 RUN_JOB = "dartwing.dartwing_core.background_jobs.executor.run_job"
-_FLAG = "dartwing_dispatch_orgs"
+_FLAG = "dartwing_dispatch_targets"
 _PRIORITY_ORDER = ("Critical", "High", "Normal", "Low")
+_NONE = ("",)  # stands for an empty list in `IN %s` (SQL has no empty IN)
 
 
-def schedule(organization: str) -> None:
-	"""Dispatch ``organization`` once the current transaction has committed."""
-	orgs: set[str] | None = frappe.flags.get(_FLAG)
-	if orgs is None:
-		orgs = frappe.flags[_FLAG] = set()
+@dataclass
+class Target:
+	"""What one dispatch of an organization looks at. ``everything`` wins over the narrow parts."""
+
+	everything: bool = False
+	jobs: set[str] = field(default_factory=set)  # just submitted
+	job_types: set[str] = field(default_factory=set)  # a running slot of these types was freed
+	parents: set[str] = field(default_factory=set)  # ended: their dependents may be ready or blocked
+
+	def merge(self, other: "Target") -> None:
+		self.everything |= other.everything
+		self.jobs |= other.jobs
+		self.job_types |= other.job_types
+		self.parents |= other.parents
+
+
+def schedule(
+	organization: str,
+	*,
+	jobs: Iterable[str] = (),
+	job_types: Iterable[str] = (),
+	parents: Iterable[str] = (),
+) -> None:
+	"""Dispatch ``organization`` once the current transaction has committed.
+
+	With no narrowing arguments every Pending job of the organization is considered; with them only
+	the named jobs, the jobs of the named types and the dependents of the named parents are, which
+	keeps the dispatch that follows every submission and completion cheap on a long backlog.
+	"""
+	targets: dict[str, Target] | None = frappe.flags.get(_FLAG)
+	if targets is None:
+		targets = frappe.flags[_FLAG] = {}
 		frappe.db.after_commit.add(_run_scheduled)
 		frappe.db.after_rollback.add(_forget_scheduled)
-	orgs.add(organization)
+	narrow = Target(jobs=set(jobs), job_types=set(job_types), parents=set(parents))
+	narrow.everything = not (narrow.jobs or narrow.job_types or narrow.parents)
+	targets.setdefault(organization, Target()).merge(narrow)
 
 
 def _forget_scheduled() -> None:
@@ -44,15 +75,15 @@ def _forget_scheduled() -> None:
 
 
 def _run_scheduled() -> None:
-	orgs = frappe.flags.pop(_FLAG, None) or set()
-	for organization in sorted(orgs):
-		dispatch_now(organization)
+	targets = frappe.flags.pop(_FLAG, None) or {}
+	for organization in sorted(targets):
+		dispatch_now(organization, targets[organization])
 
 
-def dispatch_now(organization: str) -> int:
+def dispatch_now(organization: str, target: Target | None = None) -> int:
 	"""Dispatch one organization in its own transaction; errors are logged, never raised."""
 	try:
-		count = dispatch_org(organization)
+		count = dispatch_org(organization, target=target)
 		frappe.db.commit()
 		return count
 	except Exception:
@@ -61,12 +92,17 @@ def dispatch_now(organization: str) -> int:
 		return 0
 
 
-def dispatch_org(organization: str, *, limit: int = config.SWEEP_BATCH_SIZE) -> int:
+def dispatch_org(
+	organization: str, *, target: Target | None = None, limit: int = config.SWEEP_BATCH_SIZE
+) -> int:
 	"""Queue what may run now for one organization; returns how many jobs were queued."""
 	org_status = frappe.db.sql(
 		"SELECT status FROM `tabOrganization` WHERE name = %s FOR UPDATE", (organization,), pluck=True
 	)
-	pending = _pending_jobs(organization, limit)
+	settings = _job_type_settings()
+	used = _slots_in_use(organization)
+	open_types = [name for name, row in settings.items() if used[name] < row.max_running_per_org]
+	pending = _pending_jobs(organization, target or Target(everything=True), open_types, limit)
 	if not pending:
 		return 0
 	if not org_status:
@@ -74,13 +110,11 @@ def dispatch_org(organization: str, *, limit: int = config.SWEEP_BATCH_SIZE) -> 
 		return 0
 	if org_status[0] != "Active":
 		return 0
-	return _dispatch_ready(organization, pending)
+	return _dispatch_ready(pending, settings, used)
 
 
-def _dispatch_ready(organization: str, pending: list[frappe._dict]) -> int:
+def _dispatch_ready(pending: list[frappe._dict], settings: dict[str, frappe._dict], used: Counter) -> int:
 	verdicts = dependencies.verdicts([job.name for job in pending])
-	caps = _job_type_settings({job.job_type for job in pending})
-	used = _slots_in_use(organization)
 	queued = 0
 	for job in pending:
 		verdict = verdicts[job.name]
@@ -89,12 +123,12 @@ def _dispatch_ready(organization: str, pending: list[frappe._dict]) -> int:
 				job, JobStatus.DEAD_LETTER, message=verdict.reason, updates=_blocked_updates(verdict)
 			)
 			continue
-		settings = caps.get(job.job_type)
-		if verdict.readiness is dependencies.Readiness.WAITING or settings is None:
+		type_settings = settings.get(job.job_type)
+		if verdict.readiness is dependencies.Readiness.WAITING or type_settings is None:
 			continue
-		if used[job.job_type] >= settings.max_running_per_org:
+		if used[job.job_type] >= type_settings.max_running_per_org:
 			continue
-		if enqueue(job, queue_override=settings.queue):
+		if enqueue(job, queue_override=type_settings.queue):
 			used[job.job_type] += 1
 			queued += 1
 	return queued
@@ -138,15 +172,35 @@ def organizations_with_pending(limit: int = config.SWEEP_BATCH_SIZE) -> list[str
 	)
 
 
-def _pending_jobs(organization: str, limit: int) -> list[frappe._dict]:
+_SCOPE_EVERYTHING = """(job_type IN %(open)s OR name IN (
+	SELECT d.parent FROM `tabBackground Job Dependency` d
+	JOIN `tabBackground Job` p ON p.name = d.depends_on WHERE p.status IN %(blocked)s))"""
+_SCOPE_TARGET = """(name IN %(jobs)s OR (job_type IN %(types)s AND job_type IN %(open)s) OR name IN (
+	SELECT parent FROM `tabBackground Job Dependency` WHERE depends_on IN %(parents)s))"""
+
+
+def _pending_jobs(organization: str, target: Target, open_types: list[str], limit: int) -> list[frappe._dict]:
+	"""Pending jobs worth a look: of a type with a free slot (all such, or the target's), the target's
+	own jobs, and dependents of its parents or of any parent that can no longer complete."""
+	scope = _SCOPE_EVERYTHING if target.everything else _SCOPE_TARGET
+	values = {
+		"org": organization,
+		"limit": limit,
+		"open": tuple(open_types) or _NONE,
+		"blocked": tuple(sorted(dependencies.FAILED_FOR_GOOD)),
+		"jobs": tuple(target.jobs) or _NONE,
+		"types": tuple(target.job_types) or _NONE,
+		"parents": tuple(target.parents) or _NONE,
+		**{f"p{i}": p for i, p in enumerate(_PRIORITY_ORDER)},
+	}
 	return frappe.db.sql(
-		"""SELECT name, status, organization, job_type, submitted_by, priority, retry_count,
+		f"""SELECT name, status, organization, job_type, submitted_by, priority, retry_count,
 			timeout_seconds, worker
 		FROM `tabBackground Job`
-		WHERE status = 'Pending' AND organization = %(org)s
+		WHERE status = 'Pending' AND organization = %(org)s AND {scope}
 		ORDER BY FIELD(priority, %(p0)s, %(p1)s, %(p2)s, %(p3)s), creation
 		LIMIT %(limit)s""",
-		{"org": organization, "limit": limit, **{f"p{i}": p for i, p in enumerate(_PRIORITY_ORDER)}},
+		values,
 		as_dict=True,
 	)
 
@@ -160,12 +214,10 @@ def _slots_in_use(organization: str) -> Counter:
 	return Counter({job_type: count for job_type, count in rows})
 
 
-def _job_type_settings(job_types: Iterable[str]) -> dict[str, frappe._dict]:
+def _job_type_settings() -> dict[str, frappe._dict]:
+	"""Cap and queue of every enabled Job Type (a small table: one read per dispatch)."""
 	rows = frappe.db.sql(
-		"""SELECT name, max_running_per_org, queue FROM `tabJob Type`
-		WHERE name IN %(names)s AND enabled = 1""",
-		{"names": tuple(job_types)},
-		as_dict=True,
+		"SELECT name, max_running_per_org, queue FROM `tabJob Type` WHERE enabled = 1", as_dict=True
 	)
 	for row in rows:
 		row.max_running_per_org = int(row.max_running_per_org or config.DEFAULT_MAX_RUNNING_PER_ORG)

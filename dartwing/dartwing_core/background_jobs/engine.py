@@ -128,7 +128,7 @@ def retry_job(job_id: str, *, by_admin: bool = False) -> frappe._dict:
 	}
 	message = _("Retried by {0}").format(frappe.session.user)
 	state.transition(job, JobStatus.PENDING, message=message, updates=updates)  # the row is locked
-	dispatcher.schedule(job.organization)
+	dispatcher.schedule(job.organization, jobs=[job.name])
 	return frappe._dict(job=job.name, status=JobStatus.PENDING.value)
 
 
@@ -310,7 +310,7 @@ def _insert_job(
 			raise
 		return _deduplicated(existing[0], locking=True)
 	state.write_log(doc.as_dict(), None, JobStatus.PENDING, message=_("Submitted"), attempt=1)
-	dispatcher.schedule(organization)
+	dispatcher.schedule(organization, jobs=[doc.name])
 	doc.flags.deduplicated = False
 	return doc
 

@@ -50,7 +50,7 @@ def retry_due_jobs(limit: int = config.SWEEP_BATCH_SIZE) -> int:
 		if state.transition(
 			job, JobStatus.PENDING, message=message, updates={"retry_count": attempt, "next_retry_at": None}
 		):
-			dispatcher.schedule(job.organization)
+			dispatcher.schedule(job.organization, jobs=[job.name])
 			moved += 1
 	return moved
 
@@ -88,7 +88,7 @@ def requeue_lost_jobs(
 		if _rq_job_alive(connection, job.rq_job_id):
 			continue
 		if state.transition(job, JobStatus.PENDING, message=_("Its RQ job was lost; dispatching again")):
-			dispatcher.schedule(job.organization)
+			dispatcher.schedule(job.organization, jobs=[job.name])
 			moved += 1
 	return moved
 

@@ -195,5 +195,10 @@ def _schedule_follow_ups(job: Mapping[str, Any], from_status: JobStatus, to_stat
 	from dartwing.dartwing_core.background_jobs import dispatcher
 
 	frees_slot = from_status in SLOT_HOLDING and to_status not in SLOT_HOLDING
-	if frees_slot or to_status in (JobStatus.COMPLETED, JobStatus.CANCELED, JobStatus.DEAD_LETTER):
-		dispatcher.schedule(job["organization"])
+	ended = to_status in (JobStatus.COMPLETED, JobStatus.CANCELED, JobStatus.DEAD_LETTER)
+	if frees_slot or ended:
+		dispatcher.schedule(
+			job["organization"],
+			job_types=[job["job_type"]] if frees_slot else [],
+			parents=[job["name"]] if ended else [],
+		)
