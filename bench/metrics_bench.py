@@ -11,9 +11,8 @@ Contract:
   in-flight rows are parked (heartbeat_at, next_retry_at, enqueued_at a day ahead): no sweep touches them.
 - Times >= 20 calls per scenario (System Manager over all organizations; one organization; a 7-day
   window) and records p50 / p95 / max, the EXPLAIN of every query a call runs, and which indexes exist.
-- Without the covering index `metrics.METRICS_INDEX_NAME` the bench measures the table as it is, then
-  adds that index (exactly what Background Job's on_doctype_update would add), measures again and drops
-  it, so the figures show both states. BENCH_METRICS_KEEP_INDEX=1 leaves it in place.
+- Measures the table as migrate leaves it, with the covering index `metrics.METRICS_INDEX_NAME` that
+  Background Job's on_doctype_update creates (README: why that index matters).
 - Removes every bench row and organization at the end (also rows left by an aborted earlier run);
   BENCH_METRICS_KEEP_ROWS=1 keeps the rows so the next run skips the load.
 Writes bench/results/metrics.json.
@@ -29,13 +28,12 @@ from bench import connect, disconnect, latency_summary, percentile, report, size
 
 ROWS = size(1_000_000, 20_000)
 CALLS = size(20, 5)
-SLOW_STATEMENT_SECONDS = 120  # s, cut-off per statement while measuring without the covering index
+SLOW_STATEMENT_SECONDS = 120  # s, cut-off per statement so a bad plan cannot stall `make bench`
 ORGS = tuple(f"bench-org-{i:02d}" for i in range(1, 11))
 ONE_ORG = "bench-org-03"
 TABLE = "tabBackground Job"
 TARGET_MS = 250
 KEEP_ROWS = os.environ.get("BENCH_METRICS_KEEP_ROWS", "") not in ("", "0")
-KEEP_INDEX = os.environ.get("BENCH_METRICS_KEEP_INDEX", "") not in ("", "0")
 
 # Uniform numbers u1..u8 come from two MD5s of the sequence number; age from a third.
 _LOAD = """
@@ -109,22 +107,14 @@ def _run() -> dict[str, Any]:
 	results: dict[str, Any] = {"rows": ROWS, "calls_per_scenario": CALLS, "target_ms": TARGET_MS}
 	results["load"] = _ensure_rows()
 	results["table"] = _table_facts()
-	had_index = bool(frappe.db.has_index(TABLE, metrics.METRICS_INDEX_NAME))
-	results["recommended_index"] = {
-		"name": metrics.METRICS_INDEX_NAME,
-		"fields": list(metrics.METRICS_INDEX),
-		"present_before_bench": had_index,
-	}
-	if not had_index:
-		results["without_recommended_index"] = _measure(0, slow=True)
-		started = time.monotonic()
-		frappe.db.add_index("Background Job", list(metrics.METRICS_INDEX), metrics.METRICS_INDEX_NAME)
-		results["recommended_index"]["build_seconds"] = round(time.monotonic() - started, 1)
+	if not frappe.db.has_index(TABLE, metrics.METRICS_INDEX_NAME):
+		raise RuntimeError(
+			f"{metrics.METRICS_INDEX_NAME} is missing: run `python -m benchless migrate --site test_site`"
+		)
+	results["index"] = {"name": metrics.METRICS_INDEX_NAME, "fields": list(metrics.METRICS_INDEX)}
 	try:
 		results["with_recommended_index"] = _measure(CALLS)
 	finally:
-		if not had_index and not KEEP_INDEX:
-			frappe.db.sql_ddl(f"ALTER TABLE `{TABLE}` DROP INDEX `{metrics.METRICS_INDEX_NAME}`")
 		if not KEEP_ROWS:
 			results["cleanup_seconds"] = _delete_rows()
 	path = write_result("metrics", results)
@@ -208,27 +198,25 @@ def _table_facts() -> dict[str, Any]:
 # Measuring
 
 
-def _scenarios(slow: bool) -> list[tuple[str, dict[str, Any]]]:
+def _scenarios() -> list[tuple[str, dict[str, Any]]]:
 	scenarios = [("system_manager_all_orgs_24h", {}), (f"one_org_24h ({ONE_ORG})", {"organization": ONE_ORG})]
-	return scenarios if slow else [*scenarios, ("system_manager_all_orgs_7d", {"hours": 7 * 24})]
+	return [*scenarios, ("system_manager_all_orgs_7d", {"hours": 7 * 24})]
 
 
-def _measure(calls: int, *, slow: bool = False) -> dict[str, Any]:
+def _measure(calls: int) -> dict[str, Any]:
 	"""Per scenario: one recorded call (warm-up; its queries are EXPLAINed), then `calls` timed calls.
 
-	slow: the table lacks the covering index; the recorded call is the only one, and statements are cut
-	at SLOW_STATEMENT_SECONDS so a bad plan cannot stall `make bench`.
+	Statements are cut at SLOW_STATEMENT_SECONDS so a bad plan cannot stall `make bench`.
 	"""
 	import frappe
 
 	from dartwing.dartwing_core.background_jobs import metrics
 
-	metrics._index_present.clear()  # the index may have just been added or dropped
-	frappe.db.sql(f"SET SESSION max_statement_time = {SLOW_STATEMENT_SECONDS if slow else 0}")
+	frappe.db.sql(f"SET SESSION max_statement_time = {SLOW_STATEMENT_SECONDS}")
 	figures = {}
 	try:
-		for label, kwargs in _scenarios(slow):
-			figures[label] = _measure_scenario(kwargs, 0 if slow else calls)
+		for label, kwargs in _scenarios():
+			figures[label] = _measure_scenario(kwargs, calls)
 	finally:
 		frappe.db.sql("SET SESSION max_statement_time = 0")
 	return figures

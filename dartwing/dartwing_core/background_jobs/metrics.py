@@ -14,11 +14,9 @@ Contract:
 - A failure is a job whose status is Dead Letter, Failed or Timed Out; failure rate = failures /
   (failures + Completed). Canceled and in-flight jobs are neither. A failure is bucketed in the hour of
   its last attempt: COALESCE(completed_at, started_at, creation).
-- Speed: the windowed queries are served by the covering index METRICS_INDEX when the table has it
-  (forced then, since MariaDB underrates the row lookups of the (organization, creation) index);
-  without it the figures are the same, only slower on large tables (one row lookup per job in the
-  window; seconds at 1,000,000 jobs with a 128 MB buffer pool, see bench/README.md). Current-state queries use
-  (status, organization, priority, creation).
+- Speed: the windowed queries read the covering index METRICS_INDEX alone (forced, since MariaDB
+  underrates the row lookups of the (organization, creation) index); Background Job's
+  on_doctype_update creates it. Current-state queries use (status, organization, ...).
 - Redis being down never fails the call: the Redis figures become None.
 
 Mirrors nothing in Frappe; uses frappe.db.sql / has_index (frappe/database/database.py) and
@@ -35,8 +33,7 @@ from frappe.utils import get_datetime, now_datetime
 from dartwing.dartwing_core.background_jobs import config, metrics_math, permissions
 from dartwing.dartwing_core.background_jobs.transitions import JobStatus
 
-# Covering index for the windowed queries: data-model.md asks Background Job's on_doctype_update() for
-# frappe.db.add_index("Background Job", METRICS_INDEX, index_name=METRICS_INDEX_NAME).
+# Covering index for the windowed queries, created by Background Job's on_doctype_update().
 METRICS_INDEX_NAME = "metrics_window_index"
 METRICS_INDEX = ("creation", "organization", "job_type", "status", "started_at", "completed_at")
 
@@ -49,7 +46,6 @@ P95 = 0.95
 _TABLE = "`tabBackground Job`"
 _DURATION_US = "TIMESTAMPDIFF(MICROSECOND, started_at, completed_at)"
 _FAILED_AT = "COALESCE(completed_at, started_at, creation)"
-_index_present: dict[str, bool] = {}  # per site: does the table carry METRICS_INDEX_NAME?
 
 
 def get_job_metrics(
@@ -121,9 +117,7 @@ def _empty(
 def _database_metrics(start: datetime, end: datetime, organizations: tuple[str, ...] | None) -> dict:
 	values = {"start": start, "end": end, "orgs": organizations or ("",)}
 	scope = " AND organization IN %(orgs)s" if organizations else ""
-	window = (
-		f"{_window_source(bool(organizations))} WHERE creation >= %(start)s AND creation < %(end)s{scope}"
-	)
+	window = f"{_WINDOW_SOURCE} WHERE creation >= %(start)s AND creation < %(end)s{scope}"
 	counts, avg_durations = _window_counts(window, values)
 	by_status = dict.fromkeys(STATUSES, 0)
 	for (_job_type, status), jobs in counts.items():
@@ -146,15 +140,7 @@ def _database_metrics(start: datetime, end: datetime, organizations: tuple[str, 
 	}
 
 
-def _window_source(scoped: bool) -> str:
-	"""The table with an index hint: the covering metrics index when this site has it, else, for a few
-	organizations, (organization, creation) (MariaDB otherwise may walk a status index over every row)."""
-	site = frappe.local.site
-	if site not in _index_present:
-		_index_present[site] = bool(frappe.db.has_index("tabBackground Job", METRICS_INDEX_NAME))
-	if _index_present[site]:
-		return f"{_TABLE} FORCE INDEX ({METRICS_INDEX_NAME})"
-	return f"{_TABLE} FORCE INDEX (organization_creation_index)" if scoped else _TABLE
+_WINDOW_SOURCE = f"{_TABLE} FORCE INDEX ({METRICS_INDEX_NAME})"
 
 
 def _window_counts(window: str, values: dict) -> tuple[dict[tuple[str, str], int], dict[str, float]]:
