@@ -30,7 +30,7 @@ import frappe
 from frappe import _
 from frappe.utils import now_datetime
 
-from dartwing.dartwing_core.background_jobs import config, permissions, retry, state
+from dartwing.dartwing_core.background_jobs import config, dispatcher, permissions, retry, state
 from dartwing.dartwing_core.background_jobs.errors import (
 	JobCanceled,
 	JobTimedOut,
@@ -287,6 +287,7 @@ def _execute(job: frappe._dict) -> None:
 	side.stop()
 	try:
 		_record_success(job, result, ctx.output_reference)
+		dispatcher.dispatch_scheduled_in_transaction()
 		frappe.db.commit()
 	except Exception as exc:
 		# A deadlock or lost connection here rolled back the handler's own writes with it, so
@@ -301,6 +302,7 @@ def _record_failure_committed(name: str, exc: BaseException, trace: str, setting
 		frappe.db.rollback()
 		try:
 			_record_failure(state.load(name, for_update=True), exc, traceback_text=trace, settings=settings)
+			dispatcher.dispatch_scheduled_in_transaction()
 			frappe.db.commit()
 			return
 		except Exception:
