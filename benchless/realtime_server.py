@@ -111,7 +111,9 @@ class RealtimeServer:
 
 	async def authenticate(self, namespace: str, environ: dict) -> dict:
 		site = self.site_name(environ)
-		if namespace.lstrip("/") != site:
+		# This server authenticates against one site's web server: serving another site's namespace
+		# would admit that site's events to users of this one.
+		if namespace.lstrip("/") != site or site != self.site:
 			raise socketio.exceptions.ConnectionRefusedError("Invalid namespace")
 		if get_hostname(environ.get("HTTP_HOST")) != get_hostname(environ.get("HTTP_ORIGIN")):
 			raise socketio.exceptions.ConnectionRefusedError("Invalid origin")
@@ -220,7 +222,9 @@ class RealtimeServer:
 		except ValueError:
 			logger.warning("Ignoring a non-JSON realtime message")
 			return
-		namespace = "/" + str(payload.get("namespace") or self.site)
+		if payload.get("namespace") not in (None, self.site):
+			return  # another site's event: Redis pub/sub is shared by every site on this Redis
+		namespace = "/" + self.site
 		await self.sio.emit(
 			payload.get("event"),
 			payload.get("message"),

@@ -10,8 +10,8 @@ Contract:
   stored on the job; the worker claims with it, so a stale RQ job can never run a job twice.
 - ``schedule(org)`` runs ``dispatch_org`` after the current transaction commits, in its own short
   transaction. It is how submission, completion, cancellation and reactivation wake an organization.
-  A worker about to commit a job's outcome runs it inside that transaction instead
-  (``dispatch_scheduled_in_transaction``), saving a commit per job.
+  It never runs inside the transaction that scheduled it: that transaction's read view may predate
+  other workers' commits (REPEATABLE READ), and the organization lock would be held for its length.
 - Pending jobs whose parent can never complete are dead-lettered here with the parent named.
 """
 
@@ -80,17 +80,6 @@ def _run_scheduled() -> None:
 	targets = frappe.flags.pop(_FLAG, None) or {}
 	for organization in sorted(targets):
 		dispatch_now(organization, targets[organization])
-
-
-def dispatch_scheduled_in_transaction() -> None:
-	"""Run what the current transaction scheduled now, inside it, for a caller that commits at once.
-
-	A worker finishing a job uses this to record the outcome and queue the next jobs with one commit
-	(one fsync) instead of two; the organization lock is then held only until that commit.
-	"""
-	targets = frappe.flags.pop(_FLAG, None) or {}
-	for organization in sorted(targets):
-		dispatch_org(organization, target=targets[organization])
 
 
 def dispatch_now(organization: str, target: Target | None = None) -> int:
@@ -187,6 +176,12 @@ def organizations_with_pending(limit: int = config.SWEEP_BATCH_SIZE) -> list[str
 	)
 
 
+# A parent that may still complete: jobs waiting on one are left out before the LIMIT, so they can
+# never crowd out ready jobs (or their own parent) from a dispatch.
+_WAITING_PARENT = """SELECT 1 FROM `tabBackground Job Dependency` w
+	JOIN `tabBackground Job` wp ON wp.name = w.depends_on
+	WHERE w.parent = j.name AND (wp.status IN ('Pending', 'Queued', 'Running')
+		OR (wp.status IN ('Failed', 'Timed Out') AND wp.next_retry_at IS NOT NULL))"""
 _SCOPE_EVERYTHING = """(job_type IN %(open)s OR name IN (
 	SELECT d.parent FROM `tabBackground Job Dependency` d
 	JOIN `tabBackground Job` p ON p.name = d.depends_on WHERE p.status IN %(blocked)s))"""
@@ -211,8 +206,8 @@ def _pending_jobs(organization: str, target: Target, open_types: list[str], limi
 	return frappe.db.sql(
 		f"""SELECT name, status, organization, job_type, submitted_by, priority, retry_count,
 			timeout_seconds, worker
-		FROM `tabBackground Job`
-		WHERE status = 'Pending' AND organization = %(org)s AND {scope}
+		FROM `tabBackground Job` j
+		WHERE status = 'Pending' AND organization = %(org)s AND {scope} AND NOT EXISTS ({_WAITING_PARENT})
 		ORDER BY FIELD(priority, %(p0)s, %(p1)s, %(p2)s, %(p3)s), creation
 		LIMIT %(limit)s""",
 		values,

@@ -300,6 +300,7 @@ def _insert_job(
 		doc.insert(ignore_permissions=True)
 	except (frappe.UniqueValidationError, frappe.DuplicateEntryError):
 		# An identical submission committed first while this one waited on the unique key.
+		frappe.clear_last_message()  # the insert's "must be unique" message is not the caller's news
 		# A locking read sees the committed winner even under REPEATABLE READ.
 		existing = frappe.db.sql(
 			"SELECT name FROM `tabBackground Job` WHERE dedup_key = %s LOCK IN SHARE MODE",

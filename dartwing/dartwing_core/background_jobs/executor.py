@@ -30,7 +30,7 @@ import frappe
 from frappe import _
 from frappe.utils import now_datetime
 
-from dartwing.dartwing_core.background_jobs import config, dispatcher, permissions, retry, state
+from dartwing.dartwing_core.background_jobs import config, permissions, retry, state
 from dartwing.dartwing_core.background_jobs.errors import (
 	JobCanceled,
 	JobTimedOut,
@@ -182,18 +182,30 @@ class SideChannel(threading.Thread):
 		if self._stop_event.is_set() and self.ctx._urgent is None and not self.ctx._throttle.pending:
 			return
 		frappe.init(self.site)
-		frappe.connect(set_admin_as_user=False)
-		frappe.set_user(self.job.submitted_by)
 		try:
+			frappe.connect(set_admin_as_user=False)
+			frappe.set_user(self.job.submitted_by)
 			while not self._stop_event.is_set():
 				self.ctx._wake.wait(min(config.PROGRESS_THROTTLE_SECONDS, config.HEARTBEAT_INTERVAL_SECONDS))
 				self.ctx._wake.clear()
-				self._tick()
+				self._guarded_tick()
 			self._flush(self.ctx._throttle.drain() or self._take_urgent())
 		except Exception:
-			frappe.log_error(title=f"Side channel of job {self.job.name} failed")
+			frappe.logger("dartwing.jobs").exception(f"Side channel of job {self.job.name} stopped")
 		finally:
 			frappe.destroy()
+
+	def _guarded_tick(self) -> None:
+		"""One failed tick (a lost connection, a lock wait) must not end the heartbeat for good."""
+		try:
+			self._tick()
+		except Exception:
+			frappe.logger("dartwing.jobs").exception(f"Side channel tick of job {self.job.name} failed")
+			try:
+				frappe.db.rollback()
+			except Exception:
+				frappe.local.db = None
+				frappe.connect(set_admin_as_user=False)
 
 	def _tick(self) -> None:
 		self._flush(self._take_urgent() or self.ctx._throttle.due())
@@ -280,29 +292,34 @@ def _execute(job: frappe._dict) -> None:
 	except BaseException as exc:
 		trace = traceback.format_exc()
 		side.stop()
-		_record_failure_committed(job.name, exc, trace, settings)
+		_record_failure_committed(job, exc, trace, settings)
 		if isinstance(exc, KeyboardInterrupt | SystemExit):
 			raise
 		return
 	side.stop()
 	try:
 		_record_success(job, result, ctx.output_reference)
-		dispatcher.dispatch_scheduled_in_transaction()
 		frappe.db.commit()
 	except Exception as exc:
 		# A deadlock or lost connection here rolled back the handler's own writes with it, so
 		# the attempt did not happen: record a transient failure and let the retry policy run it again.
 		lost = TransientError(_("Could not record the completion: {0}").format(exc))
-		_record_failure_committed(job.name, lost, traceback.format_exc(), settings)
+		_record_failure_committed(job, lost, traceback.format_exc(), settings)
 
 
-def _record_failure_committed(name: str, exc: BaseException, trace: str, settings: frappe._dict) -> None:
-	"""Roll back the attempt and record its failure in a fresh transaction, retried on lock conflicts."""
+def _record_failure_committed(
+	job: frappe._dict, exc: BaseException, trace: str, settings: frappe._dict
+) -> None:
+	"""Roll back the attempt and record its failure in a fresh transaction, retried on lock conflicts.
+
+	Nothing is recorded when the job is no longer this dispatch's (a sweep replaced a lost worker).
+	"""
 	for attempt in range(1, config.RECORD_OUTCOME_ATTEMPTS + 1):
 		frappe.db.rollback()
 		try:
-			_record_failure(state.load(name, for_update=True), exc, traceback_text=trace, settings=settings)
-			dispatcher.dispatch_scheduled_in_transaction()
+			current = state.load(job.name, for_update=True)
+			if current and current.rq_job_id == job.rq_job_id:
+				_record_failure(current, exc, traceback_text=trace, settings=settings)
 			frappe.db.commit()
 			return
 		except Exception:
@@ -346,14 +363,20 @@ def _record_success(job: frappe._dict, result: Any, output_reference: str | None
 		"completed_at": now_datetime(),
 		"next_retry_at": None,
 	}
-	if state.transition(
-		job, JobStatus.COMPLETED, message=_("Completed"), updates=updates, guard={"cancel_requested": 0}
-	):
+	# Guarded by this dispatch's RQ job id: a worker that lost contact and was replaced must not
+	# complete the retry's attempt.
+	guard = {"cancel_requested": 0, "rq_job_id": job.rq_job_id}
+	if state.transition(job, JobStatus.COMPLETED, message=_("Completed"), updates=updates, guard=guard):
 		return
 	# Lost the race: a cancellation arrived, or a sweeper already ended the job. Keep its outcome.
 	frappe.db.rollback()
 	current = state.load(job.name, for_update=True)
-	if current and current.status == JobStatus.RUNNING.value and current.cancel_requested:
+	if (
+		current
+		and current.status == JobStatus.RUNNING.value
+		and current.cancel_requested
+		and current.rq_job_id == job.rq_job_id
+	):
 		_end_canceled(current, _("Canceled before completion"))
 
 
@@ -371,10 +394,11 @@ def _record_failure(
 		_end_canceled(job, _("Canceled"))
 		return
 	timed_out = isinstance(exc, JobTimedOut) or type(exc).__name__ in RQ_TIMEOUT_EXCEPTIONS
-	# The job keeps the retry budget it was given at submission (or by a person's retry).
-	policy = retry.RetryPolicy.from_job_type({**(settings or {}), "max_retries": job.max_retries})
+	policy = retry.RetryPolicy.from_job_type(settings or {})
 	basis = TransientError(str(exc)) if timed_out else exc
-	decision = retry.decide(basis, retry_count=int(job.retry_count or 0), policy=policy, now=now_datetime())
+	decision = retry.decide(
+		basis, retry_count=_retries_in_budget(job, policy), policy=policy, now=now_datetime()
+	)
 	updates = _failure_updates(job, exc, traceback_text, timed_out)
 	if decision.retry:
 		to_status = JobStatus.TIMED_OUT if timed_out else JobStatus.FAILED
@@ -388,6 +412,14 @@ def _record_failure(
 		and to_status is JobStatus.DEAD_LETTER
 	):
 		frappe.log_error(title=f"Background Job {job.name} dead-lettered", message=traceback_text or message)
+
+
+def _retries_in_budget(job: frappe._dict, policy: retry.RetryPolicy) -> int:
+	"""Retries spent from the job's current budget. A person's retry starts a fresh budget of the Job
+	Type's size at a later attempt number (max_retries = retries so far + budget), so both the
+	exhaustion check and the backoff count from the start of that budget."""
+	budget_start = max(int(job.max_retries or 0) - policy.max_retries, 0)
+	return max(int(job.retry_count or 0) - budget_start, 0)
 
 
 def _failure_updates(

@@ -31,7 +31,9 @@ def _canonical_default(value: Any) -> Any:
 
 def canonical_json(value: Any) -> str:
 	"""A deterministic JSON text for ``value`` (sorted keys, no whitespace)."""
-	return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_canonical_default)
+	return json.dumps(
+		value, sort_keys=True, separators=(",", ":"), default=_canonical_default, allow_nan=False
+	)
 
 
 def submission_hash(job_type: str, organization: str, parameters: Mapping[str, Any]) -> str:

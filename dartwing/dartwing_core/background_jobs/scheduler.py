@@ -66,10 +66,32 @@ def recover_stale_jobs(limit: int = config.SWEEP_BATCH_SIZE, stale_after: float 
 		limit,
 		threshold=threshold,
 	)
-	for job in jobs:
+	recovered = 0
+	for candidate in jobs:
+		# Decide on the locked, current row: a heartbeat or a cancel request may have come since.
+		job = state.load(candidate.name, for_update=True)
+		if (
+			not job
+			or job.status != JobStatus.RUNNING.value
+			or (job.heartbeat_at and job.heartbeat_at >= threshold)
+		):
+			continue
 		lost = WorkerLost(_("No heartbeat from worker {0} since {1}").format(job.worker, job.heartbeat_at))
-		executor.record_failure(job, lost, traceback_text="")
-	return len(jobs)
+		if _isolated(lambda job=job, lost=lost: executor.record_failure(job, lost, traceback_text="")):
+			recovered += 1
+	return recovered
+
+
+def _isolated(step: Callable[[], None]) -> bool:
+	"""Run one job's step so that its failure is logged and skipped, not the whole batch's undoing."""
+	frappe.db.savepoint("dartwing_sweep_step")
+	try:
+		step()
+		return True
+	except Exception:
+		frappe.db.rollback(save_point="dartwing_sweep_step")
+		frappe.log_error(title="Job sweep step failed")
+		return False
 
 
 def requeue_lost_jobs(
