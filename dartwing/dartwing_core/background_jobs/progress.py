@@ -26,19 +26,18 @@ JOB_PROGRESS = "job_progress"
 JOB_STATUS_CHANGED = "job_status_changed"
 
 
-def rooms_for(job: Mapping[str, Any], *, include_submitter: bool) -> list[str]:
+def rooms_for(job: Mapping[str, Any]) -> list[str]:
 	"""The job's and its organization's rooms (joined only after has_permission), and the submitter's
 	own room while the submitter may still act in the organization (an ex-member hears nothing)."""
 	rooms = [f"doc:Background Job/{job['name']}", f"doc:Organization/{job['organization']}"]
 	submitter = job.get("submitted_by")
-	if include_submitter and submitter and permissions.can_act_in(job["organization"], user=submitter):
+	if submitter and permissions.can_act_in(job["organization"], user=submitter):
 		rooms.append(f"user:{submitter}")
 	return rooms
 
 
 def publish(event: str, job: Mapping[str, Any], message: Mapping[str, Any], *, after_commit: bool) -> None:
-	# Status changes also reach the submitter's room; progress (frequent) only the permission-checked rooms.
-	for room in rooms_for(job, include_submitter=event == JOB_STATUS_CHANGED):
+	for room in rooms_for(job):
 		frappe.publish_realtime(event, dict(message), room=room, after_commit=after_commit)
 
 

@@ -1,0 +1,58 @@
+"""Regressions found in review: event rooms for ex-members, retry budgets after many manual retries,
+and dispatch with a backlog of jobs waiting on a parent."""
+
+import frappe
+from frappe.tests.utils import FrappeTestCase
+
+from dartwing.dartwing_core.background_jobs import dispatcher, executor, progress, retry
+from dartwing.dartwing_core.background_jobs.errors import TransientError
+from dartwing.tests.engine_utils import fresh_row, make_job_type, make_tenant, submit_as
+
+
+class TestEventRooms(FrappeTestCase):
+	def test_a_submitter_whose_membership_ended_is_not_sent_the_jobs_events(self):
+		user, org = make_tenant("Member")
+		job = {"name": "any-job", "organization": org, "submitted_by": user}
+		self.assertIn(f"user:{user}", progress.rooms_for(job))
+		membership = frappe.db.get_value("Org Member", {"organization": org})
+		frappe.db.set_value("Org Member", membership, "status", "Inactive")
+		self.assertEqual(
+			progress.rooms_for(job), [f"doc:Background Job/{job['name']}", f"doc:Organization/{org}"]
+		)
+
+
+class TestRetryBudget(FrappeTestCase):
+	def test_a_budget_renewed_many_times_still_decides_and_backs_off_from_its_start(self):
+		policy = retry.RetryPolicy(max_retries=5, base_seconds=60, factor=2, max_seconds=3600, jitter=0)
+		job = frappe._dict(retry_count=30, max_retries=35)  # after many manual retries
+		self.assertEqual(executor._retries_in_budget(job, policy), 0)
+		decision = retry.decide(
+			TransientError("x"),
+			retry_count=executor._retries_in_budget(job, policy),
+			policy=policy,
+			now=frappe.utils.now_datetime(),
+		)
+		self.assertTrue(decision.retry)
+		self.assertIn("in 60s", decision.reason)
+		exhausted = frappe._dict(retry_count=35, max_retries=35)
+		self.assertEqual(executor._retries_in_budget(exhausted, policy), 5)
+
+
+class TestDispatchWithWaitingBacklog(FrappeTestCase):
+	def test_jobs_waiting_on_a_parent_do_not_crowd_the_parent_out_of_dispatch(self):
+		owner, org = make_tenant("Owner")
+		job_type = make_job_type(max_running_per_org=1)
+		frappe.db.commit()
+		blocker = submit_as(owner, job_type, org, {"blocker": 1})  # takes the only slot (no workers here)
+		parent = submit_as(owner, job_type, org, {"parent": 1}, priority="Low")
+		children = [
+			submit_as(owner, job_type, org, {"child": i}, priority="Critical", depends_on=[parent])
+			for i in range(5)
+		]
+		frappe.db.sql("UPDATE `tabBackground Job` SET status = 'Completed' WHERE name = %s", (blocker,))
+		frappe.db.commit()
+		# A window smaller than the waiting backlog: the waiting children must not fill it.
+		self.assertEqual(dispatcher.dispatch_org(org, limit=3), 1, "dispatch saw only the waiting children")
+		frappe.db.commit()
+		self.assertEqual(fresh_row(parent).status, "Queued")
+		self.assertEqual({fresh_row(c).status for c in children}, {"Pending"})
