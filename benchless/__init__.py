@@ -24,6 +24,14 @@ def activate() -> bool:
 		if importlib.util.find_spec("frappe") is not None:
 			return False
 		sys.path.append(STANDIN_PATH)
+	elif not _standin_is_frappe():
+		return False
 	if REPO_ROOT not in sys.path:
 		sys.path.append(REPO_ROOT)
 	return True
+
+
+def _standin_is_frappe() -> bool:
+	"""With the stand-in already on the path, a real Frappe found first still wins."""
+	spec = importlib.util.find_spec("frappe")
+	return spec is None or (spec.origin or "").startswith(STANDIN_PATH)

@@ -72,7 +72,7 @@ def _refusal(job: frappe._dict) -> tuple[JobStatus, str, dict[str, Any]] | None:
 		)
 	if org_status != "Active":
 		return JobStatus.PENDING, _("Organization is {0}; waiting").format(org_status), {}
-	if not permissions.can_act_in(job.organization, user=job.submitted_by, action="submit"):
+	if not _submitter_still_permitted(job):
 		return (
 			JobStatus.DEAD_LETTER,
 			_("Permission denied"),
@@ -85,6 +85,14 @@ def _refusal(job: frappe._dict) -> tuple[JobStatus, str, dict[str, Any]] | None:
 			_final_error("JobTypeNotFound", _("Job Type not found")),
 		)
 	return None
+
+
+def _submitter_still_permitted(job: frappe._dict) -> bool:
+	"""The submitter may still submit in the organization and, if the Job Type asks, create its doctype."""
+	if not permissions.can_act_in(job.organization, user=job.submitted_by, action="submit"):
+		return False
+	required = frappe.db.get_value("Job Type", job.job_type, "required_permission")
+	return not required or frappe.has_permission(required, "create", user=job.submitted_by)
 
 
 def _final_error(error_type: str, message: str) -> dict[str, Any]:
