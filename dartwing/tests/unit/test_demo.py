@@ -1,8 +1,7 @@
 """The demo handlers against a minimal stand-in JobContext (no engine, no database)."""
 
+import unittest
 from dataclasses import dataclass, field
-
-import pytest
 
 from dartwing import demo
 from dartwing.dartwing_core.background_jobs.errors import PermanentError, TransientError
@@ -22,47 +21,43 @@ class Context:
 		pass
 
 
-def test_noop_and_echo():
-	assert demo.demo_noop(Context()) is None
-	assert demo.demo_echo(Context(parameters={"a": [1, 2]})) == {"a": [1, 2]}
+class TestDemoHandlers(unittest.TestCase):
+	def test_noop_and_echo(self):
+		self.assertIsNone(demo.demo_noop(Context()))
+		self.assertEqual(demo.demo_echo(Context(parameters={"a": [1, 2]})), {"a": [1, 2]})
 
+	def test_sleep_reports_progress_every_step_up_to_100(self):
+		ctx = Context(parameters={"seconds": 0.01, "steps": 4})
+		self.assertEqual(demo.demo_sleep(ctx), {"slept": 0.01})
+		self.assertEqual([p for p, _ in ctx.progress], [25, 50, 75, 100])
+		self.assertEqual(ctx.progress[-1][1], "Step 4 of 4")
 
-def test_sleep_reports_progress_every_step_up_to_100():
-	ctx = Context(parameters={"seconds": 0.01, "steps": 4})
-	assert demo.demo_sleep(ctx) == {"slept": 0.01}
-	assert [p for p, _ in ctx.progress] == [25, 50, 75, 100]
-	assert ctx.progress[-1][1] == "Step 4 of 4"
+	def test_sleep_stops_when_progress_reports_a_cancel(self):
+		class Canceled(Exception):
+			pass
 
+		class CancelingContext(Context):
+			def update_progress(self, percent: float, message: str = "") -> None:
+				super().update_progress(percent, message)
+				raise Canceled
 
-def test_sleep_stops_when_progress_reports_a_cancel():
-	class Canceled(Exception):
-		pass
+		ctx = CancelingContext(parameters={"seconds": 0.01, "steps": 10})
+		with self.assertRaises(Canceled):
+			demo.demo_sleep(ctx)
+		self.assertEqual(len(ctx.progress), 1)
 
-	class CancelingContext(Context):
-		def update_progress(self, percent: float, message: str = "") -> None:
-			super().update_progress(percent, message)
-			raise Canceled
+	def test_uncooperative_sleep_never_reports_progress(self):
+		ctx = Context(parameters={"seconds": 0.01})
+		self.assertEqual(demo.demo_sleep_uncooperative(ctx), {"slept": 0.01})
+		self.assertEqual(ctx.progress, [])
 
-	ctx = CancelingContext(parameters={"seconds": 0.01, "steps": 10})
-	with pytest.raises(Canceled):
-		demo.demo_sleep(ctx)
-	assert len(ctx.progress) == 1
+	def test_flaky_fails_transiently_then_succeeds(self):
+		for attempt in (1, 2):
+			with self.subTest(attempt=attempt), self.assertRaises(TransientError):
+				demo.demo_flaky(Context(attempt=attempt))
+		self.assertEqual(demo.demo_flaky(Context(attempt=3)), {"attempt": 3})
+		self.assertEqual(demo.demo_flaky(Context(attempt=1, parameters={"fail_times": 0})), {"attempt": 1})
 
-
-def test_uncooperative_sleep_never_reports_progress():
-	ctx = Context(parameters={"seconds": 0.01})
-	assert demo.demo_sleep_uncooperative(ctx) == {"slept": 0.01}
-	assert ctx.progress == []
-
-
-def test_flaky_fails_transiently_then_succeeds():
-	for attempt in (1, 2):
-		with pytest.raises(TransientError):
-			demo.demo_flaky(Context(attempt=attempt))
-	assert demo.demo_flaky(Context(attempt=3)) == {"attempt": 3}
-	assert demo.demo_flaky(Context(attempt=1, parameters={"fail_times": 0})) == {"attempt": 1}
-
-
-def test_fail_is_permanent():
-	with pytest.raises(PermanentError, match="demo_fail always fails"):
-		demo.demo_fail(Context())
+	def test_fail_is_permanent(self):
+		with self.assertRaisesRegex(PermanentError, "demo_fail always fails"):
+			demo.demo_fail(Context())

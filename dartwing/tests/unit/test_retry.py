@@ -2,10 +2,10 @@
 
 import json
 import socket
+import unittest
 from datetime import datetime, timedelta
 
 import pymysql
-import pytest
 import redis
 import requests
 
@@ -32,26 +32,27 @@ def middle() -> float:
 	return 0.5  # jitter term 2*0.5-1 == 0: no jitter
 
 
-def test_default_backoff_sequence_doubles_from_a_minute():
-	delays = [compute_backoff(n, **DEFAULTS, rand=middle) for n in range(5)]
-	assert delays == [60, 120, 240, 480, 960]
+class TestComputeBackoff(unittest.TestCase):
+	def test_default_backoff_sequence_doubles_from_a_minute(self):
+		delays = [compute_backoff(n, **DEFAULTS, rand=middle) for n in range(5)]
+		self.assertEqual(delays, [60, 120, 240, 480, 960])
 
+	def test_backoff_is_capped_at_the_maximum(self):
+		self.assertEqual(compute_backoff(6, **DEFAULTS, rand=middle), 3600)
+		self.assertEqual(compute_backoff(10_000, **DEFAULTS, rand=middle), 3600)  # no overflow
 
-def test_backoff_is_capped_at_the_maximum():
-	assert compute_backoff(6, **DEFAULTS, rand=middle) == 3600
-	assert compute_backoff(10_000, **DEFAULTS, rand=middle) == 3600  # no overflow
+	def test_jitter_bounds_with_fixed_random(self):
+		self.assertAlmostEqual(compute_backoff(0, **DEFAULTS, rand=lambda: 0.0), 54)
+		self.assertAlmostEqual(compute_backoff(0, **DEFAULTS, rand=lambda: 1.0), 66)
+		self.assertAlmostEqual(compute_backoff(6, **DEFAULTS, rand=lambda: 1.0), 3960)
 
-
-def test_jitter_bounds_with_fixed_random():
-	assert compute_backoff(0, **DEFAULTS, rand=lambda: 0.0) == pytest.approx(54)
-	assert compute_backoff(0, **DEFAULTS, rand=lambda: 1.0) == pytest.approx(66)
-	assert compute_backoff(6, **DEFAULTS, rand=lambda: 1.0) == pytest.approx(3960)
-
-
-def test_backoff_is_never_negative_and_rejects_negative_retry_number():
-	assert compute_backoff(0, base=1, factor=1, max_backoff=1, jitter=1, rand=lambda: 0.0) == 0
-	with pytest.raises(ValueError):
-		compute_backoff(-1, **DEFAULTS)
+	def test_backoff_is_never_negative_and_rejects_negative_retry_number(self):
+		self.assertEqual(
+			compute_backoff(0, base=1, factor=1, max_backoff=1, jitter=1, rand=lambda: 0.0),
+			0,
+		)
+		with self.assertRaises(ValueError):
+			compute_backoff(-1, **DEFAULTS)
 
 
 class HTTPStatusError(Exception):
@@ -124,115 +125,110 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(
-	"exc, expected", CASES, ids=lambda v: type(v).__name__ if isinstance(v, BaseException) else str(v)
-)
-def test_classification_table(exc, expected):
-	assert classify(exc) is expected
-	assert classify(exc, unknown=expected) is expected
+class TestClassifyErrors(unittest.TestCase):
+	def test_classification_table(self):
+		for exc, expected in CASES:
+			with self.subTest(exception=f"{type(exc).__name__}({exc})", expected=expected):
+				self.assertIs(classify(exc), expected)
+				self.assertIs(classify(exc, unknown=expected), expected)
+
+	def test_frappe_errors_are_recognised_by_name_and_module(self):
+		validation = type("ValidationError", (Exception,), {"__module__": "frappe.exceptions"})
+		mandatory = type("MandatoryError", (validation,), {"__module__": "frappe.exceptions"})
+		some_validation = type("NegativeStockError", (validation,), {"__module__": "erpnext.exceptions"})
+		self.assertIs(classify(mandatory("x")), P)
+		self.assertIs(classify(some_validation("x")), P)  # anything in the ValidationError family
+		for name in ("PermissionError", "DoesNotExistError", "LinkValidationError"):
+			with self.subTest(frappe_error=name):
+				self.assertIs(classify(fake_frappe_error(name)), P)
+		for name in ("RetryBackgroundJobError", "QueryDeadlockError", "QueryTimeoutError"):
+			with self.subTest(frappe_error=name):
+				self.assertIs(classify(fake_frappe_error(name), unknown=P), T)
+
+	def test_frappe_permission_error_is_not_mistaken_for_the_builtin(self):
+		# frappe.PermissionError derives from Exception, not the builtin PermissionError.
+		exc = fake_frappe_error("PermissionError")
+		self.assertNotIsInstance(exc, PermissionError)
+		self.assertIs(classify(exc, unknown=T), P)
+
+	def test_a_same_named_class_from_another_library_is_not_trusted(self):
+		lookalike = type("QueryDeadlockError", (Exception,), {"__module__": "myapp.errors"})
+		self.assertIs(classify(lookalike("x"), unknown=P), P)
+
+	def test_other_mysql_codes_fall_to_the_unknown_policy(self):
+		exc = pymysql.err.OperationalError(1045, "Access denied")
+		self.assertIs(classify(exc, unknown=T), T)
+		self.assertIs(classify(exc, unknown=P), P)
+
+	def test_unrecognised_exceptions_follow_the_unknown_policy(self):
+		class Weird(Exception):
+			pass
+
+		self.assertIs(classify(Weird()), T)
+		self.assertIs(classify(Weird(), unknown=P), P)
 
 
-def test_frappe_errors_are_recognised_by_name_and_module():
-	validation = type("ValidationError", (Exception,), {"__module__": "frappe.exceptions"})
-	mandatory = type("MandatoryError", (validation,), {"__module__": "frappe.exceptions"})
-	some_validation = type("NegativeStockError", (validation,), {"__module__": "erpnext.exceptions"})
-	assert classify(mandatory("x")) is P
-	assert classify(some_validation("x")) is P  # anything in the ValidationError family
-	for name in ("PermissionError", "DoesNotExistError", "LinkValidationError"):
-		assert classify(fake_frappe_error(name)) is P
-	for name in ("RetryBackgroundJobError", "QueryDeadlockError", "QueryTimeoutError"):
-		assert classify(fake_frappe_error(name), unknown=P) is T
+class TestRetryPolicy(unittest.TestCase):
+	def test_policy_validation_and_defaults(self):
+		policy = RetryPolicy()
+		self.assertEqual((policy.max_retries, policy.base_seconds, policy.factor), (5, 60, 2))
+		for bad in (
+			dict(max_retries=-1),
+			dict(max_retries=26),
+			dict(base_seconds=0),
+			dict(factor=0.5),
+			dict(base_seconds=100, max_seconds=50),
+			dict(jitter=1.5),
+		):
+			with self.subTest(bad_policy=bad), self.assertRaises(ValueError):
+				RetryPolicy(**bad)
+
+	def test_policy_from_job_type_row(self):
+		row = {
+			"max_retries": 3,
+			"backoff_base_seconds": 10,
+			"backoff_factor": 3,
+			"backoff_max_seconds": 100,
+			"backoff_jitter": 0,
+			"unknown_error_policy": "Fail",
+		}
+		self.assertEqual(RetryPolicy.from_job_type(row), RetryPolicy(3, 10.0, 3.0, 100.0, 0.0, False))
+		self.assertEqual(RetryPolicy.from_job_type({"backoff_jitter": None}), RetryPolicy())
 
 
-def test_frappe_permission_error_is_not_mistaken_for_the_builtin():
-	# frappe.PermissionError derives from Exception, not the builtin PermissionError.
-	exc = fake_frappe_error("PermissionError")
-	assert not isinstance(exc, PermissionError)
-	assert classify(exc, unknown=T) is P
+class TestRetryDecision(unittest.TestCase):
+	def test_decide_schedules_backoff_until_retries_are_exhausted(self):
+		policy = RetryPolicy(jitter=0)
+		expected = [60, 120, 240, 480, 960]
+		for retry_count, delay in enumerate(expected):
+			with self.subTest(retry_count=retry_count, delay=delay):
+				decision = decide(ConnectionError("x"), retry_count=retry_count, policy=policy, now=NOW)
+				self.assertTrue(decision.retry and decision.kind is T)
+				self.assertEqual(decision.next_retry_at, NOW + timedelta(seconds=delay))
+		final = decide(ConnectionError("x"), retry_count=5, policy=policy, now=NOW)
+		self.assertEqual((final.retry, final.next_retry_at), (False, None))
+		self.assertIn("exhausted", final.reason)
 
+	def test_decide_never_retries_a_permanent_error(self):
+		decision = decide(PermanentError("bad"), retry_count=0, policy=RetryPolicy(), now=NOW)
+		self.assertEqual((decision.kind, decision.retry, decision.next_retry_at), (P, False, None))
+		self.assertIn("PermanentError", decision.reason)
 
-def test_a_same_named_class_from_another_library_is_not_trusted():
-	lookalike = type("QueryDeadlockError", (Exception,), {"__module__": "myapp.errors"})
-	assert classify(lookalike("x"), unknown=P) is P
+	def test_decide_with_zero_retries_gives_up_at_once(self):
+		decision = decide(TransientError("x"), retry_count=0, policy=RetryPolicy(max_retries=0), now=NOW)
+		self.assertFalse(decision.retry)
 
+	def test_decide_honours_retry_after_when_longer_than_backoff(self):
+		policy = RetryPolicy(jitter=0)
+		longer = decide(TransientError("x", retry_after=600), retry_count=0, policy=policy, now=NOW)
+		self.assertEqual(longer.next_retry_at, NOW + timedelta(seconds=600))
+		shorter = decide(TransientError("x", retry_after=1), retry_count=0, policy=policy, now=NOW)
+		self.assertEqual(shorter.next_retry_at, NOW + timedelta(seconds=60))
 
-def test_other_mysql_codes_fall_to_the_unknown_policy():
-	exc = pymysql.err.OperationalError(1045, "Access denied")
-	assert classify(exc, unknown=T) is T
-	assert classify(exc, unknown=P) is P
+	def test_decide_applies_the_unknown_policy(self):
+		class Weird(Exception):
+			pass
 
-
-def test_unrecognised_exceptions_follow_the_unknown_policy():
-	class Weird(Exception):
-		pass
-
-	assert classify(Weird()) is T
-	assert classify(Weird(), unknown=P) is P
-
-
-def test_policy_validation_and_defaults():
-	policy = RetryPolicy()
-	assert (policy.max_retries, policy.base_seconds, policy.factor) == (5, 60, 2)
-	for bad in (
-		dict(max_retries=-1),
-		dict(max_retries=26),
-		dict(base_seconds=0),
-		dict(factor=0.5),
-		dict(base_seconds=100, max_seconds=50),
-		dict(jitter=1.5),
-	):
-		with pytest.raises(ValueError):
-			RetryPolicy(**bad)
-
-
-def test_policy_from_job_type_row():
-	row = {
-		"max_retries": 3,
-		"backoff_base_seconds": 10,
-		"backoff_factor": 3,
-		"backoff_max_seconds": 100,
-		"backoff_jitter": 0,
-		"unknown_error_policy": "Fail",
-	}
-	assert RetryPolicy.from_job_type(row) == RetryPolicy(3, 10.0, 3.0, 100.0, 0.0, False)
-	assert RetryPolicy.from_job_type({"backoff_jitter": None}) == RetryPolicy()
-
-
-def test_decide_schedules_backoff_until_retries_are_exhausted():
-	policy = RetryPolicy(jitter=0)
-	expected = [60, 120, 240, 480, 960]
-	for retry_count, delay in enumerate(expected):
-		decision = decide(ConnectionError("x"), retry_count=retry_count, policy=policy, now=NOW)
-		assert decision.retry and decision.kind is T
-		assert decision.next_retry_at == NOW + timedelta(seconds=delay)
-	final = decide(ConnectionError("x"), retry_count=5, policy=policy, now=NOW)
-	assert (final.retry, final.next_retry_at) == (False, None)
-	assert "exhausted" in final.reason
-
-
-def test_decide_never_retries_a_permanent_error():
-	decision = decide(PermanentError("bad"), retry_count=0, policy=RetryPolicy(), now=NOW)
-	assert (decision.kind, decision.retry, decision.next_retry_at) == (P, False, None)
-	assert "PermanentError" in decision.reason
-
-
-def test_decide_with_zero_retries_gives_up_at_once():
-	decision = decide(TransientError("x"), retry_count=0, policy=RetryPolicy(max_retries=0), now=NOW)
-	assert not decision.retry
-
-
-def test_decide_honours_retry_after_when_longer_than_backoff():
-	policy = RetryPolicy(jitter=0)
-	longer = decide(TransientError("x", retry_after=600), retry_count=0, policy=policy, now=NOW)
-	assert longer.next_retry_at == NOW + timedelta(seconds=600)
-	shorter = decide(TransientError("x", retry_after=1), retry_count=0, policy=policy, now=NOW)
-	assert shorter.next_retry_at == NOW + timedelta(seconds=60)
-
-
-def test_decide_applies_the_unknown_policy():
-	class Weird(Exception):
-		pass
-
-	fail_policy = RetryPolicy(unknown_is_transient=False)
-	assert not decide(Weird(), retry_count=0, policy=fail_policy, now=NOW).retry
-	assert decide(Weird(), retry_count=0, policy=RetryPolicy(), now=NOW).retry
+		fail_policy = RetryPolicy(unknown_is_transient=False)
+		self.assertFalse(decide(Weird(), retry_count=0, policy=fail_policy, now=NOW).retry)
+		self.assertTrue(decide(Weird(), retry_count=0, policy=RetryPolicy(), now=NOW).retry)
