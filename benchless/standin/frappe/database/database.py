@@ -360,7 +360,11 @@ class Database:
 		if isinstance(filters, str | int):
 			return {"name": filters}
 		if isinstance(filters, list | tuple) and filters and all(isinstance(f, str | int) for f in filters):
-			if len(filters) in (3, 4) and isinstance(filters[-2], str) and filters[-2].lower() in _OPS:
+			if (
+				len(filters) in (3, 4)
+				and isinstance(filters[-2], str)
+				and filters[-2].lower() in _operators()
+			):
 				return [list(filters)]
 			return {"name": ["in", list(filters)]}
 		return filters
@@ -563,22 +567,6 @@ def _db_value(value: Any) -> Any:
 	return value
 
 
-_OPS = {
-	"=",
-	"!=",
-	"<",
-	">",
-	"<=",
-	">=",
-	"like",
-	"not like",
-	"in",
-	"not in",
-	"is",
-	"between",
-}
-
-
 @contextmanager
 def savepoint(catch: type | tuple[type, ...] = Exception):
 	"""Run a block inside a random savepoint; on ``catch`` roll back to it and suppress the error."""
@@ -590,3 +578,10 @@ def savepoint(catch: type | tuple[type, ...] = Exception):
 		frappe.db.rollback(save_point=name)
 	else:
 		frappe.db.release_savepoint(name)
+
+
+def _operators() -> tuple[str, ...]:
+	"""The filter operators DatabaseQuery accepts (one list, in frappe.model.db_query)."""
+	from frappe.model.db_query import OPERATORS
+
+	return OPERATORS
