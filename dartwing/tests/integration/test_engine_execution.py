@@ -59,6 +59,12 @@ class TestExecution(WorkersTestCase):
 		time.sleep(1.5)  # a dispatched job would have run on the idle workers by now
 		self.assertIsNone(fresh_row(job.name))
 		self.assertEqual(frappe.db.count("Background Job", {"job_type": job_type}), 0)
+		# Nothing reached RQ either: an enqueue before commit would have left an RQ job behind
+		# (queued, or finished after the worker found no row to run).
+		from frappe.utils.background_jobs import create_job_id, get_redis_conn
+
+		pattern = f"rq:job:{create_job_id(job.name)}-*"
+		self.assertEqual(list(get_redis_conn().scan_iter(match=pattern)), [])
 
 	def test_a_timeout_stops_a_sleeping_handler_and_records_timed_out(self):
 		job_type = make_job_type(
