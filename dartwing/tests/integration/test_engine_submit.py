@@ -47,10 +47,11 @@ class TestSubmitChecks(FrappeTestCase):
 	def test_submit_never_commits_the_callers_transaction(self):
 		commits = []
 		frappe.db.before_commit.add(lambda: commits.append(1))
+		frappe.db.savepoint("before_submit")  # rolling back to it keeps the class's fixtures
 		job = engine.submit_job(self.job_type, self.org, {"no_commit": True})
 		self.assertEqual(commits, [])
 		frappe.db.before_commit.reset()
-		frappe.db.rollback()
+		frappe.db.rollback(save_point="before_submit")
 		self.assertFalse(frappe.db.exists("Background Job", job.name))
 
 	def test_unknown_and_disabled_job_types_are_refused(self):
