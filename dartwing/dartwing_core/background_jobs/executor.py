@@ -49,7 +49,8 @@ def run_job(background_job: str, dispatch_token: str) -> None:
 	if not job or job.status != JobStatus.QUEUED.value or job.rq_job_id != dispatch_token:
 		frappe.logger("dartwing.jobs").info(f"Skipping stale dispatch {dispatch_token} of {background_job}")
 		return
-	refusal = _refusal(job)
+	settings = _settings(job.job_type)  # read once: refusal, execution and outcome all use it
+	refusal = _refusal(job, settings)
 	if refusal:
 		to_status, reason, updates = refusal
 		state.transition(job, to_status, message=reason, updates=updates, guard={"rq_job_id": dispatch_token})
@@ -59,10 +60,12 @@ def run_job(background_job: str, dispatch_token: str) -> None:
 		frappe.db.rollback()
 		return
 	frappe.db.commit()
-	_execute(job)
+	_execute(job, settings)
 
 
-def _refusal(job: frappe._dict) -> tuple[JobStatus, str, dict[str, Any]] | None:
+def _refusal(
+	job: frappe._dict, settings: frappe._dict | None
+) -> tuple[JobStatus, str, dict[str, Any]] | None:
 	org_status = frappe.db.get_value("Organization", job.organization, "status")
 	if org_status is None:
 		return (
@@ -72,27 +75,28 @@ def _refusal(job: frappe._dict) -> tuple[JobStatus, str, dict[str, Any]] | None:
 		)
 	if org_status != "Active":
 		return JobStatus.PENDING, _("Organization is {0}; waiting").format(org_status), {}
-	if not _submitter_still_permitted(job):
-		return (
-			JobStatus.DEAD_LETTER,
-			_("Permission denied"),
-			_final_error("PermissionDenied", _("Permission denied")),
-		)
-	if not frappe.db.exists("Job Type", job.job_type):
+	if settings is None:
 		return (
 			JobStatus.DEAD_LETTER,
 			_("Job Type not found"),
 			_final_error("JobTypeNotFound", _("Job Type not found")),
 		)
+	if not _submitter_still_permitted(job, settings.required_permission):
+		return (
+			JobStatus.DEAD_LETTER,
+			_("Permission denied"),
+			_final_error("PermissionDenied", _("Permission denied")),
+		)
 	return None
 
 
-def _submitter_still_permitted(job: frappe._dict) -> bool:
+def _submitter_still_permitted(job: frappe._dict, required_permission: str | None) -> bool:
 	"""The submitter may still submit in the organization and, if the Job Type asks, create its doctype."""
 	if not permissions.can_act_in(job.organization, user=job.submitted_by, action="submit"):
 		return False
-	required = frappe.db.get_value("Job Type", job.job_type, "required_permission")
-	return not required or frappe.has_permission(required, "create", user=job.submitted_by)
+	return not required_permission or frappe.has_permission(
+		required_permission, "create", user=job.submitted_by
+	)
 
 
 def _final_error(error_type: str, message: str) -> dict[str, Any]:
@@ -284,8 +288,7 @@ def _stop_this_work_horse(rq_job_id: str) -> None:
 		os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _execute(job: frappe._dict) -> None:
-	settings = _settings(job.job_type)
+def _execute(job: frappe._dict, settings: frappe._dict) -> None:
 	ctx = JobContext(
 		job,
 		frappe.parse_json(frappe.db.get_value("Background Job", job.name, "parameters") or "{}") or {},
@@ -306,7 +309,7 @@ def _execute(job: frappe._dict) -> None:
 		return
 	side.stop()
 	try:
-		_record_success(job, result, ctx.output_reference)
+		_record_success(job, result, ctx.output_reference, settings)
 		frappe.db.commit()
 	except Exception as exc:
 		# A deadlock or lost connection here rolled back the handler's own writes with it, so
@@ -343,6 +346,7 @@ def _settings(job_type: str) -> frappe._dict:
 		[
 			"name",
 			"handler",
+			"required_permission",
 			"max_retries",
 			"backoff_base_seconds",
 			"backoff_factor",
@@ -354,15 +358,15 @@ def _settings(job_type: str) -> frappe._dict:
 	)
 
 
-def _record_success(job: frappe._dict, result: Any, output_reference: str | None) -> None:
+def _record_success(
+	job: frappe._dict, result: Any, output_reference: str | None, settings: frappe._dict
+) -> None:
 	try:
 		result_json = frappe.as_json(result) if result is not None else None
 	except (TypeError, ValueError) as exc:
 		frappe.db.rollback()
 		bad = PermanentError(_("The handler's result cannot be stored: {0}").format(exc))
-		_record_failure(
-			state.load(job.name, for_update=True), bad, traceback_text="", settings=_settings(job.job_type)
-		)
+		_record_failure(state.load(job.name, for_update=True), bad, traceback_text="", settings=settings)
 		return
 	updates = {
 		"result": result_json,
