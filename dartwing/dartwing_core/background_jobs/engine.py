@@ -20,7 +20,7 @@ from frappe import _
 from frappe.utils import now_datetime
 
 from dartwing.dartwing_core.background_jobs import config, dependencies, dispatcher, permissions, state
-from dartwing.dartwing_core.background_jobs.hashing import canonical_json, submission_hash
+from dartwing.dartwing_core.background_jobs.hashing import canonical_json, hash_canonical
 from dartwing.dartwing_core.background_jobs.transitions import (
 	CANCELABLE,
 	RETRYABLE_BY_USER,
@@ -56,11 +56,11 @@ def submit_job(
 	permissions.check_org_access(organization, action="submit")
 	_check_organization_exists(organization)
 	_check_required_permission(settings)
-	params_json = _validate_parameters(parameters)
+	params_json, canonical = _validate_parameters(parameters)
 	priority = _validate_priority(priority or settings.default_priority or "Normal")
 	parents = dependencies.validate_parents(organization, depends_on)
 	_check_queue_service()
-	key = submission_hash(job_type, organization, frappe.parse_json(params_json))
+	key = hash_canonical(job_type, organization, canonical)
 	existing = _find_duplicate(key, settings)
 	if existing:
 		return _deduplicated(existing)
@@ -169,7 +169,8 @@ def _check_required_permission(settings: frappe._dict) -> None:
 		)
 
 
-def _validate_parameters(parameters: Any) -> str:
+def _validate_parameters(parameters: Any) -> tuple[str, str]:
+	"""(JSON to store, canonical JSON to hash) for a parameters object, or a clear ValidationError."""
 	if parameters is None:
 		parameters = {}
 	if not isinstance(parameters, Mapping):
@@ -183,7 +184,7 @@ def _validate_parameters(parameters: Any) -> str:
 			_("parameters exceed the limit of {0} KB").format(config.MAX_PARAMETERS_BYTES // 1024),
 			frappe.ValidationError,
 		)
-	return frappe.as_json(dict(parameters))
+	return frappe.as_json(dict(parameters)), text
 
 
 def _validate_priority(priority: Any) -> str:
@@ -296,6 +297,7 @@ def _insert_job(
 		}
 	)
 	doc.flags.ignore_links = True  # job type, organization and parents were checked above
+	doc.flags.parameters_validated = True
 	try:
 		doc.insert(ignore_permissions=True)
 	except (frappe.UniqueValidationError, frappe.DuplicateEntryError):

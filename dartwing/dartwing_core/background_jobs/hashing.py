@@ -38,5 +38,10 @@ def canonical_json(value: Any) -> str:
 
 def submission_hash(job_type: str, organization: str, parameters: Mapping[str, Any]) -> str:
 	"""sha256 hex of the canonical (job type, organization, parameters) triple."""
-	payload = canonical_json({"job_type": job_type, "organization": organization, "parameters": parameters})
+	return hash_canonical(job_type, organization, canonical_json(parameters))
+
+
+def hash_canonical(job_type: str, organization: str, canonical_parameters: str) -> str:
+	"""The same hash from parameters already in canonical form (submission computes that text once)."""
+	payload = "\x00".join((job_type, organization, canonical_parameters))
 	return hashlib.sha256(payload.encode("utf-8")).hexdigest()

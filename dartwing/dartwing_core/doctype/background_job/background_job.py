@@ -68,6 +68,8 @@ class BackgroundJob(Document):
 		self.validate_parameters()
 
 	def validate_parameters(self) -> None:
+		if self.flags.parameters_validated:  # submit_job checked (and measured) them already
+			return
 		parameters = self.parameters
 		if parameters in (None, ""):
 			return
