@@ -36,6 +36,7 @@ CANCEL_GRACE_SECONDS = 10  # s a running handler gets to reach a checkpoint befo
 TIMEOUT_KILL_GRACE_SECONDS = 10  # s between the soft timeout signal and the hard kill
 RECORD_OUTCOME_ATTEMPTS = 3  # tries to record a failed attempt when the database reports a lock conflict
 PROGRESS_THROTTLE_SECONDS = 0.25  # s, at most one realtime progress event per job per window
+SUBMITTER_ROOM_RECHECK_SECONDS = 1.0  # s, how long a "submitter may still hear" answer is reused
 
 # Housekeeping
 RETENTION_DAYS = 30  # days finished jobs and their logs are kept

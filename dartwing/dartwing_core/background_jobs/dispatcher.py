@@ -98,10 +98,12 @@ def dispatch_org(
 	organization: str, *, target: Target | None = None, limit: int = config.SWEEP_BATCH_SIZE
 ) -> int:
 	"""Queue what may run now for one organization; returns how many jobs were queued."""
+	target = target or Target(everything=True)
+	if _caps_taken(organization, target):
+		return 0
 	org_status = frappe.db.sql(
 		"SELECT status FROM `tabOrganization` WHERE name = %s FOR UPDATE", (organization,), pluck=True
 	)
-	target = target or Target(everything=True)
 	used = _slots_in_use(organization)
 	settings = _job_type_settings(None if target.everything else target.job_types)
 	open_types = [name for name, row in settings.items() if used[name] < row.max_running_per_org]
@@ -115,6 +117,28 @@ def dispatch_org(
 	if org_status[0] != "Active":
 		return 0
 	return _dispatch_ready(pending, settings, used)
+
+
+def _caps_taken(organization: str, target: Target) -> bool:
+	"""Look-ahead, without the organization lock, for a dispatch that only looks at named jobs (after a
+	submission or a scheduled retry): True when each of their types already has the organization's
+	running cap taken, so the locked dispatch could queue none of them. Skipping it loses nothing:
+	every job that gives a slot back schedules a dispatch of its type after its commit, and that
+	dispatch reads a view taken after this one's jobs were committed, so it sees them Pending.
+	This read is the first of its transaction (``schedule`` runs after the caller's commit), so it
+	sees every slot given back before it."""
+	if target.everything or target.job_types or target.parents or not target.jobs:
+		return False
+	rows = frappe.db.sql(
+		"""SELECT t.max_running_per_org AS cap, (SELECT COUNT(*) FROM `tabBackground Job` r
+			WHERE r.status IN ('Queued', 'Running') AND r.organization = %(org)s AND r.job_type = t.name
+		) AS used
+		FROM `tabJob Type` t
+		WHERE t.enabled = 1 AND t.name IN (SELECT job_type FROM `tabBackground Job` WHERE name IN %(jobs)s)""",
+		{"org": organization, "jobs": tuple(target.jobs)},
+		as_dict=True,
+	)
+	return all(row.used >= int(row.cap or config.DEFAULT_MAX_RUNNING_PER_ORG) for row in rows)
 
 
 def _dispatch_ready(pending: list[frappe._dict], settings: dict[str, frappe._dict], used: Counter) -> int:

@@ -13,13 +13,21 @@ Contract:
 
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 import frappe
+import redis
 from frappe import _
 from frappe.utils import now_datetime
 
-from dartwing.dartwing_core.background_jobs import config, dependencies, dispatcher, permissions, state
+from dartwing.dartwing_core.background_jobs import (
+	config,
+	dependencies,
+	dispatcher,
+	permissions,
+	rate_limit,
+	state,
+)
 from dartwing.dartwing_core.background_jobs.hashing import canonical_json, hash_canonical
 from dartwing.dartwing_core.background_jobs.transitions import (
 	CANCELABLE,
@@ -28,6 +36,7 @@ from dartwing.dartwing_core.background_jobs.transitions import (
 )
 
 JOB = "Background Job"
+TooManyJobs = rate_limit.TooManyJobs  # raised by submit_job; defined beside the rate limit
 
 
 class JobSubmissionUnavailable(frappe.ValidationError):
@@ -40,10 +49,6 @@ class QueueFull(frappe.ValidationError):
 	http_status_code = 429
 
 
-class TooManyJobs(frappe.ValidationError):
-	http_status_code = 429
-
-
 def submit_job(
 	job_type: str,
 	organization: str,
@@ -53,8 +58,8 @@ def submit_job(
 ) -> "frappe.model.document.Document":
 	"""Create a Background Job for ``organization`` and return it (``flags.deduplicated`` tells reuse)."""
 	settings = _load_job_type(job_type)
-	permissions.check_org_access(organization, action="submit")
-	_check_organization_exists(organization)
+	if permissions.check_org_access(organization, action="submit") != "member":
+		_check_organization_exists(organization)
 	_check_required_permission(settings)
 	params_json, canonical = _validate_parameters(parameters)
 	priority = _validate_priority(priority or settings.default_priority or "Normal")
@@ -64,8 +69,9 @@ def submit_job(
 	existing = _find_duplicate(key, settings)
 	if existing:
 		return _deduplicated(existing)
-	_check_limits(organization, settings)
-	return _insert_job(settings, organization, params_json, priority, parents, key)
+	_check_queue_cap(organization, settings)
+	slot = _take_rate_slot(organization, settings)
+	return _insert_job(settings, organization, params_json, priority, parents, key, slot)
 
 
 def get_job_for_user(job_id: str, *, action: str = "read", for_update: bool = False) -> frappe._dict:
@@ -155,7 +161,7 @@ def _load_job_type(job_type: str) -> frappe._dict:
 
 
 def _check_organization_exists(organization: str) -> None:
-	# Members only reach here for their own (existing) organizations; this guards unrestricted users.
+	# An Active membership already proved the organization exists; unrestricted users need this.
 	if not frappe.db.exists("Organization", organization):
 		frappe.throw(_("Organization {0} not found").format(organization), frappe.DoesNotExistError)
 
@@ -202,10 +208,14 @@ def _check_queue_service() -> None:
 	try:
 		get_redis_conn().ping()
 	except Exception:
-		frappe.log_error(title="Job submission: queue service unavailable")
-		frappe.throw(
-			_("Job submission temporarily unavailable. Please try again shortly."), JobSubmissionUnavailable
-		)
+		_refuse_unavailable()
+
+
+def _refuse_unavailable() -> NoReturn:
+	frappe.log_error(title="Job submission: queue service unavailable")
+	frappe.throw(
+		_("Job submission temporarily unavailable. Please try again shortly."), JobSubmissionUnavailable
+	)
 
 
 def _find_duplicate(key: str, settings: frappe._dict) -> frappe._dict | None:
@@ -234,8 +244,7 @@ def _deduplicated(row: frappe._dict, *, locking: bool = False) -> "frappe.model.
 	return doc
 
 
-def _check_limits(organization: str, settings: frappe._dict) -> None:
-	_check_rate_limit(organization, settings)
+def _check_queue_cap(organization: str, settings: frappe._dict) -> None:
 	cap = int(settings.max_queued_per_org or config.DEFAULT_MAX_QUEUED_PER_ORG)
 	waiting = frappe.db.sql(
 		"""SELECT COUNT(*) FROM `tabBackground Job`
@@ -251,22 +260,12 @@ def _check_limits(organization: str, settings: frappe._dict) -> None:
 		)
 
 
-def _check_rate_limit(organization: str, settings: frappe._dict) -> None:
-	limit = int(settings.rate_limit_count or 0)
-	if limit <= 0:
-		return
-	window = min(int(settings.rate_limit_window_seconds or 0), config.MAX_RATE_LIMIT_WINDOW_SECONDS)
-	since = now_datetime() - timedelta(seconds=max(window, 1))
-	recent = frappe.db.sql(
-		"""SELECT COUNT(*) FROM `tabBackground Job`
-		WHERE job_type = %s AND organization = %s AND creation >= %s""",
-		(settings.name, organization, since),
-	)[0][0]
-	if recent >= limit:
-		frappe.throw(
-			_("Too many jobs: at most {0} {1} jobs per {2} seconds").format(limit, settings.name, window),
-			TooManyJobs,
-		)
+def _take_rate_slot(organization: str, settings: frappe._dict) -> rate_limit.Slot | None:
+	"""The last check before the insert: a slot taken is given back if the transaction rolls back."""
+	try:
+		return rate_limit.take_slot(organization, settings)
+	except redis.exceptions.RedisError:
+		_refuse_unavailable()
 
 
 def _insert_job(
@@ -276,6 +275,7 @@ def _insert_job(
 	priority: str,
 	parents: list[str],
 	key: str,
+	slot: rate_limit.Slot | None,
 ) -> "frappe.model.document.Document":
 	doc = frappe.get_doc(
 		{
@@ -311,6 +311,7 @@ def _insert_job(
 		)
 		if not existing:
 			raise
+		rate_limit.give_back(slot)  # no new job after all
 		return _deduplicated(existing[0], locking=True)
 	state.write_log(doc.as_dict(), None, JobStatus.PENDING, message=_("Submitted"), attempt=1)
 	dispatcher.schedule(organization, jobs=[doc.name])

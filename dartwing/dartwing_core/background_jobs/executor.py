@@ -45,7 +45,7 @@ RQ_TIMEOUT_EXCEPTIONS = frozenset({"JobTimeoutException"})
 
 def run_job(background_job: str, dispatch_token: str) -> None:
 	"""RQ entry point: check, claim, execute and record one job."""
-	job = state.load(background_job, for_update=True)
+	job = state.load(background_job, for_update=True, with_parameters=True)
 	if not job or job.status != JobStatus.QUEUED.value or job.rq_job_id != dispatch_token:
 		frappe.logger("dartwing.jobs").info(f"Skipping stale dispatch {dispatch_token} of {background_job}")
 		return
@@ -291,7 +291,7 @@ def _stop_this_work_horse(rq_job_id: str) -> None:
 def _execute(job: frappe._dict, settings: frappe._dict) -> None:
 	ctx = JobContext(
 		job,
-		frappe.parse_json(frappe.db.get_value("Background Job", job.name, "parameters") or "{}") or {},
+		frappe.parse_json(job.pop("parameters", None) or "{}") or {},
 		ProgressThrottle(config.PROGRESS_THROTTLE_SECONDS),
 	)
 	frappe.set_user(job.submitted_by)

@@ -69,23 +69,34 @@ def get_org_role(user: str | None, organization: str | None) -> str | None:
 
 
 def can_act_in(organization: str | None, user: str | None = None, action: str = READ) -> bool:
+	return _access(organization, user, action) is not None
+
+
+def _access(organization: str | None, user: str | None, action: str) -> str | None:
+	"""How the user may perform `action` in `organization`: "member" (an Active membership whose role
+	allows it, which also proves the organization exists and is Active), "unrestricted", or None.
+	The membership is asked first: it is one query, and what almost every caller has."""
 	if action not in ACTIONS:
 		raise ValueError(f"Unknown action {action!r}; expected one of {', '.join(ACTIONS)}")
-	if is_unrestricted(user):
-		return True
-	role = get_org_role(user, organization)
-	return role is not None and action in ROLE_ACTIONS.get(role, ())
+	if _user(user) != "Administrator":
+		role = get_org_role(user, organization)
+		if role is not None and action in ROLE_ACTIONS.get(role, ()):
+			return "member"
+	return "unrestricted" if is_unrestricted(user) else None
 
 
-def check_org_access(organization: str | None, user: str | None = None, action: str = READ) -> None:
-	"""Raise frappe.PermissionError unless the user may perform `action` in `organization`."""
-	if not can_act_in(organization, user, action):
+def check_org_access(organization: str | None, user: str | None = None, action: str = READ) -> str:
+	"""Raise frappe.PermissionError unless the user may perform `action` in `organization`; else return
+	"member" or "unrestricted" (only a membership proves the organization exists)."""
+	access = _access(organization, user, action)
+	if access is None:
 		frappe.throw(
 			_("You are not permitted to {0} in organization {1}").format(
 				_(action.replace("_", " ")), frappe.bold(organization or "")
 			),
 			frappe.PermissionError,
 		)
+	return access
 
 
 # Permission query conditions (hooks.permission_query_conditions)

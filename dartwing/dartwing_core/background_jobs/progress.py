@@ -20,7 +20,7 @@ from typing import Any
 import frappe
 from frappe.utils import now_datetime
 
-from dartwing.dartwing_core.background_jobs import permissions
+from dartwing.dartwing_core.background_jobs import config, permissions
 
 JOB_PROGRESS = "job_progress"
 JOB_STATUS_CHANGED = "job_status_changed"
@@ -31,9 +31,24 @@ def rooms_for(job: Mapping[str, Any]) -> list[str]:
 	own room while the submitter may still act in the organization (an ex-member hears nothing)."""
 	rooms = [f"doc:Background Job/{job['name']}", f"doc:Organization/{job['organization']}"]
 	submitter = job.get("submitted_by")
-	if submitter and permissions.can_act_in(job["organization"], user=submitter):
+	if submitter and _submitter_may_hear(submitter, job["organization"]):
 		rooms.append(f"user:{submitter}")
 	return rooms
+
+
+def _submitter_may_hear(submitter: str, organization: str) -> bool:
+	"""``permissions.can_act_in`` for reading, reused for ``SUBMITTER_ROOM_RECHECK_SECONDS`` within this
+	request or job context: a job's claim and its completion (or a burst of progress flushes) ask once.
+	A membership removed less than that long ago can still hear one last event of its own job."""
+	answers = getattr(frappe.local, "dartwing_submitter_rooms", None)
+	if answers is None:
+		answers = frappe.local.dartwing_submitter_rooms = {}
+	key = (submitter, organization)
+	now = time.monotonic()
+	known = answers.get(key)
+	if known is None or now - known[1] > config.SUBMITTER_ROOM_RECHECK_SECONDS:
+		known = answers[key] = (permissions.can_act_in(organization, user=submitter), now)
+	return known[0]
 
 
 def publish(event: str, job: Mapping[str, Any], message: Mapping[str, Any], *, after_commit: bool) -> None:

@@ -115,7 +115,11 @@ def write_log(
 	actor: str | None = None,
 	worker: str | None = None,
 ) -> None:
-	"""Append one row to the Job Execution Log (also used for a job's creation)."""
+	"""Append one row to the Job Execution Log (also used for a job's creation).
+
+	The row is built here from the job row this module just changed, so it goes in with ``db_insert``
+	(no controller hooks, no link checks): a transition is on every job's hot path, twice per run.
+	"""
 	log = frappe.get_doc(
 		{
 			"doctype": LOG,
@@ -130,16 +134,17 @@ def write_log(
 			"worker": worker or job.get("worker") or "",
 		}
 	)
-	log.flags.ignore_links = True
-	log.insert(ignore_permissions=True)
+	log.db_insert()
 
 
-def load(job_name: str, *, for_update: bool = False) -> frappe._dict | None:
-	"""The columns the engine decides on, or None when the job does not exist."""
+def load(job_name: str, *, for_update: bool = False, with_parameters: bool = False) -> frappe._dict | None:
+	"""The columns the engine decides on (and the parameters, for the worker that runs the job), or
+	None when the job does not exist."""
 	rows = frappe.db.sql(
 		f"""SELECT name, status, organization, job_type, submitted_by, priority, retry_count,
 			max_retries, timeout_seconds, queue, rq_job_id, worker, cancel_requested, canceled_by,
 			canceled_at, started_at, heartbeat_at, next_retry_at, attempts, dedup_key
+			{", parameters" if with_parameters else ""}
 		FROM `tabBackground Job` WHERE name = %s {"FOR UPDATE" if for_update else ""}""",
 		(job_name,),
 		as_dict=True,

@@ -1,10 +1,13 @@
 """Regressions found in review: event rooms for ex-members, retry budgets after many manual retries,
 and dispatch with a backlog of jobs waiting on a parent."""
 
+import time
+from unittest import mock
+
 import frappe
 from frappe.tests.utils import FrappeTestCase
 
-from dartwing.dartwing_core.background_jobs import dispatcher, executor, progress, retry
+from dartwing.dartwing_core.background_jobs import config, dispatcher, executor, progress, retry
 from dartwing.dartwing_core.background_jobs.errors import TransientError
 from dartwing.tests.engine_utils import fresh_row, make_job_type, make_tenant, submit_as
 
@@ -16,9 +19,26 @@ class TestEventRooms(FrappeTestCase):
 		self.assertIn(f"user:{user}", progress.rooms_for(job))
 		membership = frappe.db.get_value("Org Member", {"organization": org})
 		frappe.db.set_value("Org Member", membership, "status", "Inactive")
-		self.assertEqual(
-			progress.rooms_for(job), [f"doc:Background Job/{job['name']}", f"doc:Organization/{org}"]
-		)
+		# The answer is reused for SUBMITTER_ROOM_RECHECK_SECONDS (a claim and its completion ask once);
+		# once that has passed, the ex-member is left out.
+		later = time.monotonic() + config.SUBMITTER_ROOM_RECHECK_SECONDS + 0.01
+		with mock.patch.object(progress.time, "monotonic", return_value=later):
+			rooms = progress.rooms_for(job)
+		self.assertEqual(rooms, [f"doc:Background Job/{job['name']}", f"doc:Organization/{org}"])
+
+	def test_the_submitters_room_is_checked_once_per_recheck_interval(self):
+		user, org = make_tenant("Member")
+		job = {"name": "any-job", "organization": org, "submitted_by": user}
+		with mock.patch.object(
+			progress.permissions, "can_act_in", wraps=progress.permissions.can_act_in
+		) as asked:
+			for _ in range(3):
+				progress.rooms_for(job)
+			self.assertEqual(asked.call_count, 1)
+			later = time.monotonic() + config.SUBMITTER_ROOM_RECHECK_SECONDS + 0.01
+			with mock.patch.object(progress.time, "monotonic", return_value=later):
+				progress.rooms_for(job)
+			self.assertEqual(asked.call_count, 2)
 
 
 class TestRetryBudget(FrappeTestCase):

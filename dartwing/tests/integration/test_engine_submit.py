@@ -11,7 +11,7 @@ import threading
 import frappe
 from frappe.tests.utils import FrappeTestCase
 
-from dartwing.dartwing_core.background_jobs import config, engine
+from dartwing.dartwing_core.background_jobs import config, engine, rate_limit
 from dartwing.dartwing_core.background_jobs.transitions import JobStatus
 from dartwing.tests.engine_utils import history, make_job_type, make_tenant, unique
 from dartwing.tests.utils import make_member, make_user
@@ -163,6 +163,15 @@ class TestLimits(FrappeTestCase):
 			engine.submit_job(job_type, self.org, {"i": 99})
 		self.assertEqual(engine.TooManyJobs.http_status_code, 429)
 
+	def test_a_deduplicated_submission_takes_no_rate_slot(self):
+		job_type = make_job_type(rate_limit_count=2, rate_limit_window_seconds=60, dedup_window_seconds=300)
+		frappe.set_user(self.owner)
+		first = engine.submit_job(job_type, self.org, {"same": 1})
+		again = engine.submit_job(job_type, self.org, {"same": 1})
+		self.assertEqual(again.name, first.name)
+		self.assertEqual(rate_limit.used(self.org, job_type, 60), 1)
+		engine.submit_job(job_type, self.org, {"other": 1})  # the second slot is still free
+
 	def test_queue_cap_refuses_with_queue_full(self):
 		job_type = make_job_type(max_queued_per_org=2)
 		frappe.set_user(self.owner)
@@ -174,6 +183,65 @@ class TestLimits(FrappeTestCase):
 	def test_a_rate_limit_window_over_24_hours_is_refused_on_the_job_type(self):
 		with self.assertRaisesRegex(frappe.ValidationError, "24 hours"):
 			make_job_type(rate_limit_window_seconds=86401)
+
+
+class TestConcurrentRateLimit(FrappeTestCase):
+	"""20 submitters at once against a limit of 5, different parameters: exactly 5 jobs, 15 refusals."""
+
+	SUBMITTERS, LIMIT = 20, 5
+
+	def test_concurrent_submitters_never_exceed_the_rate_limit(self):
+		owner, org = make_tenant("Owner")
+		job_type = make_job_type(rate_limit_count=self.LIMIT, rate_limit_window_seconds=60)
+		frappe.db.commit()
+		site, created, refused, errors = frappe.local.site, [], [], []
+		barrier = threading.Barrier(self.SUBMITTERS)
+
+		def submit(i: int) -> None:
+			frappe.init(site)
+			frappe.connect()
+			try:
+				frappe.set_user(owner)
+				barrier.wait()
+				job = engine.submit_job(job_type, org, {"i": i})
+				frappe.db.commit()
+				created.append(job.name)
+			except engine.TooManyJobs:
+				refused.append(i)
+			except Exception as exc:
+				errors.append(repr(exc))
+			finally:
+				frappe.destroy()
+
+		threads = [threading.Thread(target=submit, args=(i,)) for i in range(self.SUBMITTERS)]
+		for thread in threads:
+			thread.start()
+		for thread in threads:
+			thread.join()
+		self.assertEqual(errors, [])
+		self.assertEqual((len(created), len(refused)), (self.LIMIT, self.SUBMITTERS - self.LIMIT))
+		frappe.db.rollback()
+		count = frappe.db.count("Background Job", {"job_type": job_type, "organization": org})
+		self.assertEqual(count, self.LIMIT)
+
+	def test_a_rolled_back_submission_gives_its_rate_slot_back(self):
+		owner, org = make_tenant("Owner")
+		job_type = make_job_type(rate_limit_count=2, rate_limit_window_seconds=60)
+		frappe.db.commit()
+		frappe.set_user(owner)
+		try:
+			engine.submit_job(job_type, org, {"r": 1})
+			engine.submit_job(job_type, org, {"r": 2})
+			self.assertEqual(rate_limit.used(org, job_type, 60), 2)
+			frappe.db.rollback()
+			self.assertEqual(rate_limit.used(org, job_type, 60), 0)
+			engine.submit_job(job_type, org, {"r": 3})
+			engine.submit_job(job_type, org, {"r": 4})
+			with self.assertRaises(engine.TooManyJobs):
+				engine.submit_job(job_type, org, {"r": 5})
+		finally:
+			frappe.db.rollback()
+			frappe.set_user("Administrator")
 
 
 class TestConcurrentDeduplication(FrappeTestCase):

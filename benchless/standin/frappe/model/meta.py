@@ -119,6 +119,9 @@ class Meta(frappe._dict):
 		self.is_submittable = int(data.get("is_submittable") or 0)
 		self.autoname = data.get("autoname") or ""
 		self._fields_map = {df.fieldname: df for df in self.fields if df.get("fieldname")}
+		# computed once, as Frappe's Meta caches its _table_fields and _valid_columns
+		self._table_fields = [df for df in self.fields if df.fieldtype in table_fields]
+		self._valid_columns = self._compute_valid_columns()
 
 	def __getattr__(self, key: str) -> Any:
 		return self.get(key)
@@ -148,6 +151,9 @@ class Meta(frappe._dict):
 
 	def get_valid_columns(self) -> list[str]:
 		"""Database columns of the table: standard columns, child columns, and value fields."""
+		return list(self._valid_columns)
+
+	def _compute_valid_columns(self) -> list[str]:
 		columns = [c for c in default_fields if c != "doctype"]
 		if self.istable:
 			columns += list(child_table_fields)
@@ -157,7 +163,7 @@ class Meta(frappe._dict):
 		return [df.fieldname for df in self.fields if df.fieldtype not in no_value_fields]
 
 	def get_table_fields(self) -> list[frappe._dict]:
-		return [df for df in self.fields if df.fieldtype in table_fields]
+		return self._table_fields
 
 	def get_link_fields(self) -> list[frappe._dict]:
 		return [df for df in self.fields if df.fieldtype == "Link"]

@@ -5,6 +5,7 @@ import frappe
 from frappe.tests.utils import FrappeTestCase
 
 from dartwing.dartwing_core.background_jobs import config
+from dartwing.dartwing_core.doctype.background_job import background_job
 from dartwing.install import create_demo_job_types
 from dartwing.tests.utils import make_org
 
@@ -67,7 +68,7 @@ class TestBackgroundJob(FrappeTestCase):
 	def test_every_query_shape_has_its_index(self):
 		indexes = set(index_columns("Background Job").values())
 		for columns in (
-			("status", "organization", "priority", "creation"),
+			("status", "organization", "job_type", "priority", "creation"),
 			("organization", "creation"),
 			("job_type", "organization", "creation"),
 			("status", "next_retry_at"),
@@ -76,6 +77,15 @@ class TestBackgroundJob(FrappeTestCase):
 		):
 			self.assertIn((False, columns), indexes)
 		self.assertIn((True, ("dedup_key",)), indexes)
+		self.assertFalse(set(index_columns("Background Job")) & set(background_job.SUPERSEDED_INDEXES))
+
+	def test_the_waiting_count_reads_the_index_alone(self):
+		plan = frappe.db.sql(
+			"""EXPLAIN SELECT COUNT(*) FROM `tabBackground Job`
+			WHERE status IN ('Pending', 'Queued') AND organization = 'o' AND job_type = 't'""",
+			as_dict=True,
+		)
+		self.assertIn("Using index", plan[0].Extra or "")
 
 	def test_dedup_key_is_unique(self):
 		new_job(self.org, dedup_key="same-key").insert()
