@@ -24,13 +24,13 @@ import threading
 import time
 import traceback
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import frappe
 from frappe import _
 from frappe.utils import now_datetime
 
-from dartwing.dartwing_core.background_jobs import config, permissions, retry, state
+from dartwing.dartwing_core.background_jobs import config, permissions, state
 from dartwing.dartwing_core.background_jobs.errors import (
 	JobCanceled,
 	JobTimedOut,
@@ -39,6 +39,9 @@ from dartwing.dartwing_core.background_jobs.errors import (
 )
 from dartwing.dartwing_core.background_jobs.progress import ProgressThrottle, ProgressUpdate, publish_progress
 from dartwing.dartwing_core.background_jobs.transitions import JobStatus
+
+if TYPE_CHECKING:
+	from dartwing.dartwing_core.background_jobs import retry
 
 RQ_TIMEOUT_EXCEPTIONS = frozenset({"JobTimeoutException"})
 
@@ -66,7 +69,8 @@ def run_job(background_job: str, dispatch_token: str) -> None:
 def _refusal(
 	job: frappe._dict, settings: frappe._dict | None
 ) -> tuple[JobStatus, str, dict[str, Any]] | None:
-	org_status = frappe.db.get_value("Organization", job.organization, "status")
+	found = frappe.db.sql("SELECT status FROM `tabOrganization` WHERE name = %s", (job.organization,))
+	org_status = found[0][0] if found else None
 	if org_status is None:
 		return (
 			JobStatus.DEAD_LETTER,
@@ -339,23 +343,15 @@ def _record_failure_committed(
 			time.sleep(0.05 * attempt)
 
 
-def _settings(job_type: str) -> frappe._dict:
-	return frappe.db.get_value(
-		"Job Type",
-		job_type,
-		[
-			"name",
-			"handler",
-			"required_permission",
-			"max_retries",
-			"backoff_base_seconds",
-			"backoff_factor",
-			"backoff_max_seconds",
-			"backoff_jitter",
-			"unknown_error_policy",
-		],
+def _settings(job_type: str) -> frappe._dict | None:
+	rows = frappe.db.sql(
+		"""SELECT name, handler, required_permission, max_retries, backoff_base_seconds, backoff_factor,
+			backoff_max_seconds, backoff_jitter, unknown_error_policy
+		FROM `tabJob Type` WHERE name = %s""",
+		(job_type,),
 		as_dict=True,
 	)
+	return rows[0] if rows else None
 
 
 def _record_success(
@@ -400,6 +396,8 @@ def record_failure(job: frappe._dict, exc: BaseException, *, traceback_text: str
 def _record_failure(
 	job: frappe._dict | None, exc: BaseException, *, traceback_text: str, settings: frappe._dict
 ) -> None:
+	from dartwing.dartwing_core.background_jobs import retry  # failures only: not in every work horse
+
 	if not job or job.status != JobStatus.RUNNING.value:
 		return  # someone else already decided this job's outcome
 	if isinstance(exc, JobCanceled) or job.cancel_requested:
@@ -426,7 +424,7 @@ def _record_failure(
 		frappe.log_error(title=f"Background Job {job.name} dead-lettered", message=traceback_text or message)
 
 
-def _retries_in_budget(job: frappe._dict, policy: retry.RetryPolicy) -> int:
+def _retries_in_budget(job: frappe._dict, policy: "retry.RetryPolicy") -> int:
 	"""Retries spent from the job's current budget. A person's retry starts a fresh budget of the Job
 	Type's size at a later attempt number (max_retries = retries so far + budget), so both the
 	exhaustion check and the backoff count from the start of that budget."""

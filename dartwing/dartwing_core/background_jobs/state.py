@@ -193,7 +193,9 @@ def _compare_and_set(
 
 
 def _affected_rows() -> int:
-	return int(frappe.db.sql("SELECT ROW_COUNT()")[0][0])
+	# DB-API rowcount of the statement just run (Frappe's own tests read it the same way); saves the
+	# round trip of SELECT ROW_COUNT() on every transition.
+	return int(frappe.db._cursor.rowcount)
 
 
 def _schedule_follow_ups(job: Mapping[str, Any], from_status: JobStatus, to_status: JobStatus) -> None:
