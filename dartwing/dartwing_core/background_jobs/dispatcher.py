@@ -106,7 +106,8 @@ def dispatch_org(
 	)
 	used = _slots_in_use(organization)
 	settings = _job_type_settings(None if target.everything else target.job_types)
-	open_types = [name for name, row in settings.items() if used[name] < row.max_running_per_org]
+	free = {name: row.max_running_per_org - used[name] for name, row in settings.items()}
+	open_types = {name: slots for name, slots in free.items() if slots > 0}
 	pending = _pending_jobs(organization, target, open_types, limit)
 	if not pending:
 		return 0
@@ -200,41 +201,90 @@ def organizations_with_pending(limit: int = config.SWEEP_BATCH_SIZE) -> list[str
 	)
 
 
-# A parent that may still complete: jobs waiting on one are left out before the LIMIT, so they can
-# never crowd out ready jobs (or their own parent) from a dispatch.
-_WAITING_PARENT = """SELECT 1 FROM `tabBackground Job Dependency` w
+# True when job j has no parent that may still complete: jobs waiting on one are left out before the
+# LIMIT, so they can never crowd out ready jobs (or their own parent) from a dispatch. Written as a
+# scalar subquery so that it is evaluated per candidate through the child table's `parent` index
+# (MariaDB turns NOT EXISTS into a materialization of every waiting child, a scan of the whole
+# dependency table on each dispatch).
+_NO_WAITING_PARENT = """(SELECT COUNT(*) FROM `tabBackground Job Dependency` w
 	JOIN `tabBackground Job` wp ON wp.name = w.depends_on
 	WHERE w.parent = j.name AND (wp.status IN ('Pending', 'Queued', 'Running')
-		OR (wp.status IN ('Failed', 'Timed Out') AND wp.next_retry_at IS NOT NULL))"""
+		OR (wp.status IN ('Failed', 'Timed Out') AND wp.next_retry_at IS NOT NULL))) = 0"""
+_PENDING_COLUMNS = """name, status, organization, job_type, submitted_by, priority, retry_count,
+	timeout_seconds, worker, creation"""
 _SCOPE_EVERYTHING = """(job_type IN %(open)s OR name IN (
 	SELECT d.parent FROM `tabBackground Job Dependency` d
 	JOIN `tabBackground Job` p ON p.name = d.depends_on WHERE p.status IN %(blocked)s))"""
-_SCOPE_TARGET = """(name IN %(jobs)s OR (job_type IN %(types)s AND job_type IN %(open)s) OR name IN (
-	SELECT parent FROM `tabBackground Job Dependency` WHERE depends_on IN %(parents)s))"""
 
 
-def _pending_jobs(organization: str, target: Target, open_types: list[str], limit: int) -> list[frappe._dict]:
-	"""Pending jobs worth a look: of a type with a free slot (all such, or the target's), the target's
-	own jobs, and dependents of its parents or of any parent that can no longer complete."""
-	scope = _SCOPE_EVERYTHING if target.everything else _SCOPE_TARGET
-	values = {
-		"org": organization,
-		"limit": limit,
-		"open": tuple(open_types) or _NONE,
-		"blocked": tuple(sorted(dependencies.FAILED_FOR_GOOD)),
-		"jobs": tuple(target.jobs) or _NONE,
-		"types": tuple(target.job_types) or _NONE,
-		"parents": tuple(target.parents) or _NONE,
-		**{f"p{i}": p for i, p in enumerate(_PRIORITY_ORDER)},
-	}
+def _pending_jobs(
+	organization: str, target: Target, open_types: Mapping[str, int], limit: int
+) -> list[frappe._dict]:
+	"""Pending jobs worth a look, highest priority and oldest first: of a type with a free slot, and
+	dependents of ended parents (ready, or blocked for good). A narrowed target reads its named jobs
+	and its parents' dependents, and of each freed type only as many jobs as it has free slots."""
+	if target.everything:
+		return _pending_everywhere(organization, list(open_types), limit)
+	rows = _pending_named(organization, target) if target.jobs or target.parents else []
+	for job_type in sorted(target.job_types & set(open_types)):
+		rows += _next_of_type(organization, job_type, open_types[job_type])
+	unique = {row.name: row for row in rows}.values()
+	return sorted(unique, key=lambda row: (_PRIORITY_ORDER.index(row.priority), row.creation))[:limit]
+
+
+def _pending_everywhere(organization: str, open_types: list[str], limit: int) -> list[frappe._dict]:
 	return frappe.db.sql(
-		f"""SELECT name, status, organization, job_type, submitted_by, priority, retry_count,
-			timeout_seconds, worker
-		FROM `tabBackground Job` j
-		WHERE status = 'Pending' AND organization = %(org)s AND {scope} AND NOT EXISTS ({_WAITING_PARENT})
+		f"""SELECT {_PENDING_COLUMNS} FROM `tabBackground Job` j
+		WHERE status = 'Pending' AND organization = %(org)s AND {_SCOPE_EVERYTHING}
+			AND {_NO_WAITING_PARENT}
 		ORDER BY FIELD(priority, %(p0)s, %(p1)s, %(p2)s, %(p3)s), creation
 		LIMIT %(limit)s""",
-		values,
+		{
+			"org": organization,
+			"limit": limit,
+			"open": tuple(open_types) or _NONE,
+			"blocked": tuple(sorted(dependencies.FAILED_FOR_GOOD)),
+			**{f"p{i}": p for i, p in enumerate(_PRIORITY_ORDER)},
+		},
+		as_dict=True,
+	)
+
+
+def _pending_named(organization: str, target: Target) -> list[frappe._dict]:
+	"""The target's own jobs (by primary key) and its parents' dependents (by the `depends_on` index)."""
+	ready = f"j.status = 'Pending' AND j.organization = %(org)s AND {_NO_WAITING_PARENT}"
+	columns = ", ".join(f"j.{column.strip()}" for column in _PENDING_COLUMNS.split(","))
+	return frappe.db.sql(
+		f"""SELECT {columns} FROM `tabBackground Job` j WHERE j.name IN %(jobs)s AND {ready}
+		UNION
+		SELECT {columns} FROM `tabBackground Job Dependency` d
+		JOIN `tabBackground Job` j ON j.name = d.parent
+		WHERE d.depends_on IN %(parents)s AND {ready}""",
+		{
+			"org": organization,
+			"jobs": tuple(target.jobs) or _NONE,
+			"parents": tuple(target.parents) or _NONE,
+		},
+		as_dict=True,
+	)
+
+
+def _next_of_type(organization: str, job_type: str, count: int) -> list[frappe._dict]:
+	"""The next ``count`` ready jobs of one type, per priority in (status, organization, job_type,
+	priority, creation) index order: the read stops after ``count`` rows instead of sorting the
+	whole backlog."""
+	branch = f"""(SELECT {_PENDING_COLUMNS} FROM `tabBackground Job` j
+		WHERE status = 'Pending' AND organization = %(org)s AND job_type = %(type)s AND priority = %({{0}})s
+			AND {_NO_WAITING_PARENT}
+		ORDER BY creation LIMIT %(count)s)"""
+	return frappe.db.sql(
+		" UNION ALL ".join(branch.format(f"p{i}") for i in range(len(_PRIORITY_ORDER))),
+		{
+			"org": organization,
+			"type": job_type,
+			"count": count,
+			**{f"p{i}": p for i, p in enumerate(_PRIORITY_ORDER)},
+		},
 		as_dict=True,
 	)
 

@@ -76,3 +76,30 @@ class TestDispatchWithWaitingBacklog(FrappeTestCase):
 		frappe.db.commit()
 		self.assertEqual(fresh_row(parent).status, "Queued")
 		self.assertEqual({fresh_row(c).status for c in children}, {"Pending"})
+
+	def test_a_freed_slot_goes_to_the_highest_priority_then_the_oldest_ready_job(self):
+		owner, org = make_tenant("Owner")
+		job_type = make_job_type(max_running_per_org=1)
+		frappe.db.commit()
+		holder = submit_as(owner, job_type, org, {"first": 1})  # Queued: the only slot (no workers here)
+		low = submit_as(owner, job_type, org, {"low": 1}, priority="Low")
+		older = submit_as(owner, job_type, org, {"older": 1})
+		high = submit_as(owner, job_type, org, {"high": 1}, priority="High")
+		newer = submit_as(owner, job_type, org, {"newer": 1})
+		waiting = submit_as(owner, job_type, org, {"waiting": 1}, priority="Critical", depends_on=[low])
+		self.assertEqual({fresh_row(j).status for j in (low, older, high, newer, waiting)}, {"Pending"})
+		order = []
+		for _ in range(4):
+			# what a completion does: the slot is given back, then its type is dispatched
+			frappe.db.sql("UPDATE `tabBackground Job` SET status = 'Completed' WHERE name = %s", (holder,))
+			frappe.db.commit()
+			self.assertEqual(dispatcher.dispatch_now(org, dispatcher.Target(job_types={job_type})), 1)
+			holder = frappe.db.get_value("Background Job", {"organization": org, "status": "Queued"})
+			order.append(holder)
+		self.assertEqual(order, [high, older, newer, low])
+		self.assertEqual(fresh_row(waiting).status, "Pending")  # its parent has not completed yet
+		frappe.db.sql("UPDATE `tabBackground Job` SET status = 'Completed' WHERE name = %s", (low,))
+		frappe.db.commit()
+		target = dispatcher.Target(job_types={job_type}, parents={low})
+		self.assertEqual(dispatcher.dispatch_now(org, target), 1)
+		self.assertEqual(fresh_row(waiting).status, "Queued")
