@@ -35,6 +35,9 @@ class Verdict:
 	reason: str = ""
 
 
+READY = Verdict(Readiness.READY)  # a job without parents
+
+
 def validate_parents(organization: str, depends_on: Iterable[str] | None) -> list[str]:
 	"""The distinct parent job names, each an existing job of ``organization``."""
 	if depends_on is None:

@@ -15,7 +15,6 @@ Contract:
 - Pending jobs whose parent can never complete are dead-lettered here with the parent named.
 """
 
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -104,20 +103,18 @@ def dispatch_org(
 	org_status = frappe.db.sql(
 		"SELECT status FROM `tabOrganization` WHERE name = %s FOR UPDATE", (organization,), pluck=True
 	)
-	used = _slots_in_use(organization)
-	settings = _job_type_settings(None if target.everything else target.job_types)
-	free = {name: row.max_running_per_org - used[name] for name, row in settings.items()}
-	open_types = {name: slots for name, slots in free.items() if slots > 0}
+	slots = _type_slots(organization, None if target.everything else target.job_types)
+	open_types = {name: row.cap - row.used for name, row in slots.items() if row.used < row.cap}
 	pending = _pending_jobs(organization, target, open_types, limit)
 	if not pending:
 		return 0
-	settings.update(_job_type_settings({job.job_type for job in pending} - set(settings)))
+	slots.update(_type_slots(organization, {job.job_type for job in pending} - set(slots)))
 	if not org_status:
 		_dead_letter_all(pending, _("Organization not found"))
 		return 0
 	if org_status[0] != "Active":
 		return 0
-	return _dispatch_ready(pending, settings, used)
+	return _dispatch_ready(pending, slots)
 
 
 def _caps_taken(organization: str, target: Target) -> bool:
@@ -142,23 +139,24 @@ def _caps_taken(organization: str, target: Target) -> bool:
 	return all(row.used >= int(row.cap or config.DEFAULT_MAX_RUNNING_PER_ORG) for row in rows)
 
 
-def _dispatch_ready(pending: list[frappe._dict], settings: dict[str, frappe._dict], used: Counter) -> int:
-	verdicts = dependencies.verdicts([job.name for job in pending])
+def _dispatch_ready(pending: list[frappe._dict], slots: dict[str, frappe._dict]) -> int:
+	# Only jobs with parents need their parents' statuses (the candidates' queries count them).
+	verdicts = dependencies.verdicts([job.name for job in pending if job.parent_count])
 	queued = 0
 	for job in pending:
-		verdict = verdicts[job.name]
+		verdict = verdicts.get(job.name, dependencies.READY)
 		if verdict.readiness is dependencies.Readiness.BLOCKED:
 			state.transition(
 				job, JobStatus.DEAD_LETTER, message=verdict.reason, updates=_blocked_updates(verdict)
 			)
 			continue
-		type_settings = settings.get(job.job_type)
-		if verdict.readiness is dependencies.Readiness.WAITING or type_settings is None:
+		type_slots = slots.get(job.job_type)
+		if verdict.readiness is dependencies.Readiness.WAITING or type_slots is None:
 			continue
-		if used[job.job_type] >= type_settings.max_running_per_org:
+		if type_slots.used >= type_slots.cap:
 			continue
-		if enqueue(job, queue_override=type_settings.queue):
-			used[job.job_type] += 1
+		if enqueue(job, queue_override=type_slots.queue):
+			type_slots.used += 1
 			queued += 1
 	return queued
 
@@ -210,8 +208,9 @@ _NO_WAITING_PARENT = """(SELECT COUNT(*) FROM `tabBackground Job Dependency` w
 	JOIN `tabBackground Job` wp ON wp.name = w.depends_on
 	WHERE w.parent = j.name AND (wp.status IN ('Pending', 'Queued', 'Running')
 		OR (wp.status IN ('Failed', 'Timed Out') AND wp.next_retry_at IS NOT NULL))) = 0"""
-_PENDING_COLUMNS = """name, status, organization, job_type, submitted_by, priority, retry_count,
-	timeout_seconds, worker, creation"""
+_PENDING_COLUMNS = """j.name, j.status, j.organization, j.job_type, j.submitted_by, j.priority, j.retry_count,
+	j.timeout_seconds, j.worker, j.creation,
+	(SELECT COUNT(*) FROM `tabBackground Job Dependency` pc WHERE pc.parent = j.name) AS parent_count"""
 _SCOPE_EVERYTHING = """(job_type IN %(open)s OR name IN (
 	SELECT d.parent FROM `tabBackground Job Dependency` d
 	JOIN `tabBackground Job` p ON p.name = d.depends_on WHERE p.status IN %(blocked)s))"""
@@ -253,11 +252,10 @@ def _pending_everywhere(organization: str, open_types: list[str], limit: int) ->
 def _pending_named(organization: str, target: Target) -> list[frappe._dict]:
 	"""The target's own jobs (by primary key) and its parents' dependents (by the `depends_on` index)."""
 	ready = f"j.status = 'Pending' AND j.organization = %(org)s AND {_NO_WAITING_PARENT}"
-	columns = ", ".join(f"j.{column.strip()}" for column in _PENDING_COLUMNS.split(","))
 	return frappe.db.sql(
-		f"""SELECT {columns} FROM `tabBackground Job` j WHERE j.name IN %(jobs)s AND {ready}
+		f"""SELECT {_PENDING_COLUMNS} FROM `tabBackground Job` j WHERE j.name IN %(jobs)s AND {ready}
 		UNION
-		SELECT {columns} FROM `tabBackground Job Dependency` d
+		SELECT {_PENDING_COLUMNS} FROM `tabBackground Job Dependency` d
 		JOIN `tabBackground Job` j ON j.name = d.parent
 		WHERE d.depends_on IN %(parents)s AND {ready}""",
 		{
@@ -289,27 +287,22 @@ def _next_of_type(organization: str, job_type: str, count: int) -> list[frappe._
 	)
 
 
-def _slots_in_use(organization: str) -> Counter:
-	rows = frappe.db.sql(
-		"""SELECT job_type, COUNT(*) FROM `tabBackground Job`
-		WHERE status IN ('Queued', 'Running') AND organization = %s GROUP BY job_type""",
-		(organization,),
-	)
-	return Counter({job_type: count for job_type, count in rows})
-
-
-def _job_type_settings(names: Iterable[str] | None) -> dict[str, frappe._dict]:
-	"""Cap and queue of the named enabled Job Types (None: all of them)."""
+def _type_slots(organization: str, names: Iterable[str] | None) -> dict[str, frappe._dict]:
+	"""Per enabled Job Type (the named ones, or all): its running cap (``cap``), queue override
+	(``queue``) and the organization's jobs holding a slot of it now (``used``: Queued + Running)."""
 	if names is not None and not names:
 		return {}
-	condition = "" if names is None else "AND name IN %(names)s"
+	condition = "" if names is None else "AND t.name IN %(names)s"
 	rows = frappe.db.sql(
-		f"SELECT name, max_running_per_org, queue FROM `tabJob Type` WHERE enabled = 1 {condition}",
-		{"names": tuple(names or ())},
+		f"""SELECT t.name, t.max_running_per_org AS cap, t.queue, (SELECT COUNT(*) FROM `tabBackground Job` r
+			WHERE r.status IN ('Queued', 'Running') AND r.organization = %(org)s AND r.job_type = t.name
+		) AS used
+		FROM `tabJob Type` t WHERE t.enabled = 1 {condition}""",
+		{"org": organization, "names": tuple(names or ())},
 		as_dict=True,
 	)
 	for row in rows:
-		row.max_running_per_org = int(row.max_running_per_org or config.DEFAULT_MAX_RUNNING_PER_ORG)
+		row.cap = int(row.cap or config.DEFAULT_MAX_RUNNING_PER_ORG)
 	return {row.name: row for row in rows}
 
 

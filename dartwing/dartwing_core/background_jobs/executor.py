@@ -30,7 +30,7 @@ import frappe
 from frappe import _
 from frappe.utils import now_datetime
 
-from dartwing.dartwing_core.background_jobs import config, permissions, state
+from dartwing.dartwing_core.background_jobs import config, permissions, progress, state
 from dartwing.dartwing_core.background_jobs.errors import (
 	JobCanceled,
 	JobTimedOut,
@@ -98,6 +98,7 @@ def _submitter_still_permitted(job: frappe._dict, required_permission: str | Non
 	"""The submitter may still submit in the organization and, if the Job Type asks, create its doctype."""
 	if not permissions.can_act_in(job.organization, user=job.submitted_by, action="submit"):
 		return False
+	progress.note_submitter_may_act(job.submitted_by, job.organization)
 	return not required_permission or frappe.has_permission(
 		required_permission, "create", user=job.submitted_by
 	)

@@ -40,15 +40,28 @@ def _submitter_may_hear(submitter: str, organization: str) -> bool:
 	"""``permissions.can_act_in`` for reading, reused for ``SUBMITTER_ROOM_RECHECK_SECONDS`` within this
 	request or job context: a job's claim and its completion (or a burst of progress flushes) ask once.
 	A membership removed less than that long ago can still hear one last event of its own job."""
+	known = _submitter_answers().get((submitter, organization))
+	if known is None or time.monotonic() - known[1] > config.SUBMITTER_ROOM_RECHECK_SECONDS:
+		known = _remember(submitter, organization, permissions.can_act_in(organization, user=submitter))
+	return known[0]
+
+
+def note_submitter_may_act(submitter: str, organization: str) -> None:
+	"""The submitter was just found allowed to act in the organization (the worker's re-check before a
+	claim): the events that follow in this context need not ask again."""
+	_remember(submitter, organization, True)
+
+
+def _remember(submitter: str, organization: str, answer: bool) -> tuple[bool, float]:
+	known = _submitter_answers()[(submitter, organization)] = (answer, time.monotonic())
+	return known
+
+
+def _submitter_answers() -> dict[tuple[str, str], tuple[bool, float]]:
 	answers = getattr(frappe.local, "dartwing_submitter_rooms", None)
 	if answers is None:
 		answers = frappe.local.dartwing_submitter_rooms = {}
-	key = (submitter, organization)
-	now = time.monotonic()
-	known = answers.get(key)
-	if known is None or now - known[1] > config.SUBMITTER_ROOM_RECHECK_SECONDS:
-		known = answers[key] = (permissions.can_act_in(organization, user=submitter), now)
-	return known[0]
+	return answers
 
 
 def publish(event: str, job: Mapping[str, Any], message: Mapping[str, Any], *, after_commit: bool) -> None:
