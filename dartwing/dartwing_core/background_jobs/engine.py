@@ -16,16 +16,15 @@ from datetime import timedelta
 from typing import Any, NoReturn
 
 import frappe
-import redis
 from frappe import _
 from frappe.utils import now_datetime
 
 from dartwing.dartwing_core.background_jobs import (
+	admission,
 	config,
 	dependencies,
 	dispatcher,
 	permissions,
-	rate_limit,
 	state,
 )
 from dartwing.dartwing_core.background_jobs.hashing import canonical_json, hash_canonical
@@ -36,7 +35,7 @@ from dartwing.dartwing_core.background_jobs.transitions import (
 )
 
 JOB = "Background Job"
-TooManyJobs = rate_limit.TooManyJobs  # raised by submit_job; defined beside the rate limit
+TooManyJobs = admission.TooManyJobs  # raised by submit_job; defined beside the rate limit
 
 
 class JobSubmissionUnavailable(frappe.ValidationError):
@@ -64,14 +63,13 @@ def submit_job(
 	params_json, canonical = _validate_parameters(parameters)
 	priority = _validate_priority(priority or settings.default_priority or "Normal")
 	parents = dependencies.validate_parents(organization, depends_on)
-	_check_queue_service()
 	key = hash_canonical(job_type, organization, canonical)
 	existing = _find_duplicate(key, settings)
 	if existing:
 		return _deduplicated(existing)
-	_check_queue_cap(organization, settings)
-	slot = _take_rate_slot(organization, settings)
-	return _insert_job(settings, organization, params_json, priority, parents, key, slot)
+	admitted = _admit(organization, settings)
+	_check_queue_cap(organization, settings, admitted)
+	return _insert_job(settings, organization, params_json, priority, parents, key, admitted.slot)
 
 
 def get_job_for_user(job_id: str, *, action: str = "read", for_update: bool = False) -> frappe._dict:
@@ -201,16 +199,6 @@ def _validate_priority(priority: Any) -> str:
 	return priority
 
 
-def _check_queue_service() -> None:
-	"""Refuse early, with nothing written, when Redis (the queue) cannot be reached."""
-	from frappe.utils.background_jobs import get_redis_conn
-
-	try:
-		get_redis_conn().ping()
-	except Exception:
-		_refuse_unavailable()
-
-
 def _refuse_unavailable() -> NoReturn:
 	frappe.log_error(title="Job submission: queue service unavailable")
 	frappe.throw(
@@ -244,28 +232,35 @@ def _deduplicated(row: frappe._dict, *, locking: bool = False) -> "frappe.model.
 	return doc
 
 
-def _check_queue_cap(organization: str, settings: frappe._dict) -> None:
+def _admit(organization: str, settings: frappe._dict) -> admission.Admission:
+	"""Rate limit and waiting bound, in Redis: also the check, before anything is written, that the
+	queue service is reachable. A rate slot taken is given back if the transaction rolls back."""
+	try:
+		return admission.admit(organization, settings)
+	except frappe.ValidationError:
+		raise
+	except Exception:
+		_refuse_unavailable()
+
+
+def _check_queue_cap(organization: str, settings: frappe._dict, admitted: admission.Admission) -> None:
 	cap = int(settings.max_queued_per_org or config.DEFAULT_MAX_QUEUED_PER_ORG)
+	if admission.bound_allows(admitted, cap):
+		return  # far below the cap: no need to count the backlog
 	waiting = frappe.db.sql(
 		"""SELECT COUNT(*) FROM `tabBackground Job`
 		WHERE status IN ('Pending', 'Queued') AND organization = %s AND job_type = %s""",
 		(organization, settings.name),
 	)[0][0]
 	if waiting >= cap:
+		admission.give_back(admitted.slot)
 		frappe.throw(
 			_("Queue full: {0} already has {1} {2} jobs waiting").format(
 				organization, waiting, settings.name
 			),
 			QueueFull,
 		)
-
-
-def _take_rate_slot(organization: str, settings: frappe._dict) -> rate_limit.Slot | None:
-	"""The last check before the insert: a slot taken is given back if the transaction rolls back."""
-	try:
-		return rate_limit.take_slot(organization, settings)
-	except redis.exceptions.RedisError:
-		_refuse_unavailable()
+	admission.remember_waiting(organization, settings.name, admitted, waiting)
 
 
 def _insert_job(
@@ -275,7 +270,7 @@ def _insert_job(
 	priority: str,
 	parents: list[str],
 	key: str,
-	slot: rate_limit.Slot | None,
+	slot: admission.Slot | None,
 ) -> "frappe.model.document.Document":
 	doc = frappe.get_doc(
 		{
@@ -311,7 +306,7 @@ def _insert_job(
 		)
 		if not existing:
 			raise
-		rate_limit.give_back(slot)  # no new job after all
+		admission.give_back(slot)  # no new job after all
 		return _deduplicated(existing[0], locking=True)
 	state.write_log(doc.as_dict(), None, JobStatus.PENDING, message=_("Submitted"), attempt=1)
 	dispatcher.schedule(organization, jobs=[doc.name])

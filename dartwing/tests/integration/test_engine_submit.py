@@ -7,11 +7,12 @@ dedup test); the class rolls back at the end as Frappe's FrappeTestCase does.
 import datetime
 import decimal
 import threading
+from unittest import mock
 
 import frappe
 from frappe.tests.utils import FrappeTestCase
 
-from dartwing.dartwing_core.background_jobs import config, engine, rate_limit
+from dartwing.dartwing_core.background_jobs import admission, config, engine
 from dartwing.dartwing_core.background_jobs.transitions import JobStatus
 from dartwing.tests.engine_utils import history, make_job_type, make_tenant, unique
 from dartwing.tests.utils import make_member, make_user
@@ -169,8 +170,49 @@ class TestLimits(FrappeTestCase):
 		first = engine.submit_job(job_type, self.org, {"same": 1})
 		again = engine.submit_job(job_type, self.org, {"same": 1})
 		self.assertEqual(again.name, first.name)
-		self.assertEqual(rate_limit.used(self.org, job_type, 60), 1)
+		self.assertEqual(admission.used(self.org, job_type, 60), 1)
 		engine.submit_job(job_type, self.org, {"other": 1})  # the second slot is still free
+
+	def test_the_backlog_is_counted_only_when_the_waiting_bound_nears_the_cap(self):
+		job_type = make_job_type(max_queued_per_org=1000)
+		frappe.set_user(self.owner)
+		real_sql = frappe.db.sql
+		counts = []
+
+		def spy(query, *args, **kwargs):
+			if "status IN ('Pending', 'Queued')" in str(query) and "COUNT(*)" in str(query):
+				counts.append(query)
+			return real_sql(query, *args, **kwargs)
+
+		with mock.patch.object(frappe.db, "sql", side_effect=spy):
+			for i in range(5):
+				engine.submit_job(job_type, self.org, {"n": i})
+		self.assertEqual(len(counts), 1, "only the first submission (no bound yet) counts the backlog")
+
+	def test_the_cap_holds_exactly_once_the_bound_nears_it(self):
+		cap = admission.RECOUNT_MARGIN + 4
+		job_type = make_job_type(max_queued_per_org=cap)
+		frappe.set_user(self.owner)
+		jobs = [engine.submit_job(job_type, self.org, {"n": i}).name for i in range(cap)]
+		with self.assertRaisesRegex(engine.QueueFull, "Queue full"):
+			engine.submit_job(job_type, self.org, {"n": "over"})
+		# a job leaving the queue makes room again: the recount sees it
+		frappe.db.sql("UPDATE `tabBackground Job` SET status = 'Completed' WHERE name = %s", (jobs[0],))
+		engine.submit_job(job_type, self.org, {"n": "room"})
+		with self.assertRaisesRegex(engine.QueueFull, "Queue full"):
+			engine.submit_job(job_type, self.org, {"n": "over again"})
+
+	def test_a_lost_bound_means_counting_again(self):
+		cap = admission.RECOUNT_MARGIN + 2
+		job_type = make_job_type(max_queued_per_org=cap)
+		frappe.set_user(self.owner)
+		for i in range(cap):
+			engine.submit_job(job_type, self.org, {"n": i})
+		from frappe.utils.background_jobs import get_redis_conn
+
+		get_redis_conn().delete(admission._key("waiting", self.org, job_type))  # Redis lost its data
+		with self.assertRaisesRegex(engine.QueueFull, "Queue full"):
+			engine.submit_job(job_type, self.org, {"n": "over"})
 
 	def test_queue_cap_refuses_with_queue_full(self):
 		job_type = make_job_type(max_queued_per_org=2)
@@ -232,9 +274,9 @@ class TestConcurrentRateLimit(FrappeTestCase):
 		try:
 			engine.submit_job(job_type, org, {"r": 1})
 			engine.submit_job(job_type, org, {"r": 2})
-			self.assertEqual(rate_limit.used(org, job_type, 60), 2)
+			self.assertEqual(admission.used(org, job_type, 60), 2)
 			frappe.db.rollback()
-			self.assertEqual(rate_limit.used(org, job_type, 60), 0)
+			self.assertEqual(admission.used(org, job_type, 60), 0)
 			engine.submit_job(job_type, org, {"r": 3})
 			engine.submit_job(job_type, org, {"r": 4})
 			with self.assertRaises(engine.TooManyJobs):
