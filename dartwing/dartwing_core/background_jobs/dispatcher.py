@@ -84,6 +84,8 @@ def _run_scheduled() -> None:
 def dispatch_now(organization: str, target: Target | None = None) -> int:
 	"""Dispatch one organization in its own transaction; errors are logged, never raised."""
 	try:
+		if target is not None and _caps_taken(organization, target):
+			return 0  # a read only: nothing to commit
 		count = dispatch_org(organization, target=target)
 		frappe.db.commit()
 		return count
@@ -98,8 +100,6 @@ def dispatch_org(
 ) -> int:
 	"""Queue what may run now for one organization; returns how many jobs were queued."""
 	target = target or Target(everything=True)
-	if _caps_taken(organization, target):
-		return 0
 	org_status = frappe.db.sql(
 		"SELECT status FROM `tabOrganization` WHERE name = %s FOR UPDATE", (organization,), pluck=True
 	)
@@ -118,9 +118,10 @@ def dispatch_org(
 
 
 def _caps_taken(organization: str, target: Target) -> bool:
-	"""Look-ahead, without the organization lock, for a dispatch that only looks at named jobs (after a
-	submission or a scheduled retry): True when each of their types already has the organization's
-	running cap taken, so the locked dispatch could queue none of them. Skipping it loses nothing:
+	"""Look-ahead of ``dispatch_now``, without the organization lock, for a dispatch that only looks at
+	named jobs (after a submission or a scheduled retry): True when each of their types already has the
+	organization's running cap taken, so the locked dispatch could queue none of them. Skipping it
+	loses nothing:
 	every job that gives a slot back schedules a dispatch of its type after its commit, and that
 	dispatch reads a view taken after this one's jobs were committed, so it sees them Pending.
 	This read is the first of its transaction (``schedule`` runs after the caller's commit), so it
