@@ -118,7 +118,7 @@ def write_log(
 	"""Append one row to the Job Execution Log (also used for a job's creation).
 
 	The row is built here from the job row this module just changed, so it goes in with ``db_insert``
-	(no controller hooks, no link checks): a transition is on every job's hot path, twice per run.
+	(no controller hooks, no link checks): every job goes through several transitions.
 	"""
 	log = frappe.get_doc(
 		{
