@@ -10,11 +10,13 @@ Contract:
   submitters can never exceed it together. A slot belongs to the caller's transaction: it is given
   back on rollback, and by ``give_back`` when the submission ends without a new job. A process that
   dies first leaves a slot that lapses with the window.
-- Waiting bound: the last exact count of waiting jobs (``remember_waiting``) plus every admission
-  since. Jobs leaving the queue only make it larger than the truth, so when it is below the cap the
-  cap cannot be reached; otherwise (or when it is unknown) the engine counts in the database. Like the
-  database count, it cannot see submissions still uncommitted elsewhere: under concurrency a cap
-  can be passed by at most the number of submitters in flight, which ``RECOUNT_MARGIN`` absorbs.
+- Waiting bound: the last exact count of waiting jobs (``remember_waiting``) plus every job that
+  entered the queue since: admissions, and jobs sent back to Pending by a retry (``note_back_in_queue``,
+  called by the status transition). Jobs leaving the queue only make it larger than the truth, so when
+  it is below the cap the cap cannot be reached; otherwise, or when it is unknown or older than
+  ``BOUND_MAX_AGE_SECONDS``, the engine counts in the database. Like the database count, it cannot see
+  submissions still uncommitted elsewhere: under concurrency a cap can be passed by about the number of
+  submitters in flight, which ``RECOUNT_MARGIN`` absorbs.
 - Redis losing its data empties the windows (one window admits more) and the bounds (the next
   submissions count in the database).
 """
@@ -29,11 +31,13 @@ from frappe import _
 from dartwing.dartwing_core.background_jobs import config
 
 BOUND_TTL_SECONDS = 86400  # an organization idle this long loses its bound (recounted when it returns)
+BOUND_MAX_AGE_SECONDS = 60  # an exact count is trusted this long; then the next submission counts again
 RECOUNT_MARGIN = 16  # count in the database once the bound comes this close to the cap
 
-# KEYS[1] rate window (sorted set), KEYS[2] waiting bound (hash: counted, at, admitted).
-# ARGV: now (s), window (s), limit (0: none), member, bound ttl (s).
-# Returns {admitted (0/1), admissions so far, counted or -1, admissions when counted or -1}.
+# KEYS[1] rate window (sorted set), KEYS[2] waiting bound (hash: counted, at, counted_at, admitted).
+# ARGV: now (s), window (s), limit (0: none), member, bound ttl (s), bound max age (s).
+# Returns {admitted (0/1), entries so far, counted or -1, entries when counted or -1}. A count older
+# than the max age, or not older than the entries (the hash was lost and rebuilt), is unknown (-1).
 _ADMIT = """
 if tonumber(ARGV[3]) > 0 then
 	redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[1]) - tonumber(ARGV[2]))
@@ -45,8 +49,9 @@ if tonumber(ARGV[3]) > 0 then
 end
 local admitted = redis.call('HINCRBY', KEYS[2], 'admitted', 1)
 redis.call('EXPIRE', KEYS[2], ARGV[5])
-local base = redis.call('HMGET', KEYS[2], 'counted', 'at')
-if not base[1] or not base[2] then
+local base = redis.call('HMGET', KEYS[2], 'counted', 'at', 'counted_at')
+if not base[1] or not base[2] or not base[3] or tonumber(base[2]) >= admitted
+	or tonumber(ARGV[1]) - tonumber(base[3]) > tonumber(ARGV[6]) then
 	return {1, admitted, -1, -1}
 end
 return {1, admitted, tonumber(base[1]), tonumber(base[2])}
@@ -66,7 +71,7 @@ class Slot:
 @dataclass(frozen=True)
 class Admission:
 	slot: Slot | None  # the rate slot taken (None: the Job Type has no rate limit)
-	admitted: int  # this organization's admissions of the type so far, this one included
+	admitted: int  # jobs of the type that entered this organization's queue so far, this one included
 	waiting_bound: int | None  # at most this many jobs wait before this one (None: unknown)
 
 
@@ -78,7 +83,15 @@ def admit(organization: str, job_type: frappe._dict) -> Admission:
 	slot = Slot(key=_key("rate", organization, job_type.name), member=uuid.uuid4().hex)
 	keys = (slot.key, _key("waiting", organization, job_type.name))
 	ok, admitted, counted, at = _redis().eval(
-		_ADMIT, 2, *keys, repr(time.time()), window, limit, slot.member, BOUND_TTL_SECONDS
+		_ADMIT,
+		2,
+		*keys,
+		repr(time.time()),
+		window,
+		limit,
+		slot.member,
+		BOUND_TTL_SECONDS,
+		BOUND_MAX_AGE_SECONDS,
 	)
 	if not ok:
 		frappe.throw(
@@ -101,10 +114,22 @@ def remember_waiting(organization: str, job_type: str, admission: Admission, wai
 	key = _key("waiting", organization, job_type)
 	try:
 		conn = _redis()
-		conn.hset(key, mapping={"counted": waiting, "at": admission.admitted - 1})
+		conn.hset(
+			key, mapping={"counted": waiting, "at": admission.admitted - 1, "counted_at": repr(time.time())}
+		)
 		conn.expire(key, BOUND_TTL_SECONDS)
 	except Exception:  # best effort: without a bound the next submission counts again
 		frappe.logger("dartwing.jobs").warning(f"Could not store the waiting bound {key}")
+
+
+def note_back_in_queue(organization: str, job_type: str) -> None:
+	"""A job of the type returned to Pending without an admission (a retry): the bound grows by one.
+	Best effort: if Redis cannot be reached, the bound is at most ``BOUND_MAX_AGE_SECONDS`` old anyway."""
+	key = _key("waiting", organization, job_type)
+	try:
+		_redis().hincrby(key, "admitted", 1)
+	except Exception:
+		frappe.logger("dartwing.jobs").warning(f"Could not grow the waiting bound {key}")
 
 
 def give_back(slot: Slot | None) -> None:

@@ -29,6 +29,10 @@ from dartwing.dartwing_core.background_jobs.transitions import JobStatus
 RUN_JOB = "dartwing.dartwing_core.background_jobs.executor.run_job"
 _FLAG = "dartwing_dispatch_targets"
 _PRIORITY_ORDER = ("Critical", "High", "Normal", "Low")
+_RANK = {priority: rank for rank, priority in enumerate(_PRIORITY_ORDER)}
+# Candidates read beyond a type's free slots: one blocked for good (dead-lettered, no slot taken) or
+# one that moved meanwhile must not leave a slot idle while ready jobs wait behind it.
+_CANDIDATE_SLACK = 4
 _NONE = ("",)  # stands for an empty list in `IN %s` (SQL has no empty IN)
 
 
@@ -85,7 +89,11 @@ def dispatch_now(organization: str, target: Target | None = None) -> int:
 	"""Dispatch one organization in its own transaction; errors are logged, never raised."""
 	try:
 		if target is not None and _caps_taken(organization, target):
-			return 0  # a read only: nothing to commit
+			return 0  # it only read; its view (taken after the caller's commit) is all it needed
+		# The locked dispatch must read a view taken after it holds the organization lock: under
+		# REPEATABLE READ a view opened earlier (the look-ahead, a sweep's list of organizations)
+		# would hide what the previous lock holder queued, and a cap could be passed.
+		frappe.db.commit()
 		count = dispatch_org(organization, target=target)
 		frappe.db.commit()
 		return count
@@ -120,23 +128,26 @@ def dispatch_org(
 def _caps_taken(organization: str, target: Target) -> bool:
 	"""Look-ahead of ``dispatch_now``, without the organization lock, for a dispatch that only looks at
 	named jobs (after a submission or a scheduled retry): True when each of their types already has the
-	organization's running cap taken, so the locked dispatch could queue none of them. Skipping it
-	loses nothing:
-	every job that gives a slot back schedules a dispatch of its type after its commit, and that
-	dispatch reads a view taken after this one's jobs were committed, so it sees them Pending.
-	This read is the first of its transaction (``schedule`` runs after the caller's commit), so it
-	sees every slot given back before it."""
+	organization's running cap taken and none has parents, so the locked dispatch could do nothing
+	with them (a job with parents is left to it: a parent that ended for good dead-letters it at once).
+	Skipping loses nothing: every job that gives a slot back schedules a dispatch of its type after its
+	commit, and that dispatch reads a view taken after this one's jobs were committed, so it sees them
+	Pending. This read comes after the caller's commit (``schedule`` runs after it), so it sees every
+	slot given back before that."""
 	if target.everything or target.job_types or target.parents or not target.jobs:
 		return False
 	rows = frappe.db.sql(
 		"""SELECT t.max_running_per_org AS cap, (SELECT COUNT(*) FROM `tabBackground Job` r
 			WHERE r.status IN ('Queued', 'Running') AND r.organization = %(org)s AND r.job_type = t.name
-		) AS used
+		) AS used, (SELECT COUNT(*) FROM `tabBackground Job Dependency` d WHERE d.parent IN %(jobs)s
+		) AS with_parents
 		FROM `tabJob Type` t
 		WHERE t.enabled = 1 AND t.name IN (SELECT job_type FROM `tabBackground Job` WHERE name IN %(jobs)s)""",
 		{"org": organization, "jobs": tuple(target.jobs)},
 		as_dict=True,
 	)
+	if any(row.with_parents for row in rows):
+		return False
 	return all(row.used >= int(row.cap or config.DEFAULT_MAX_RUNNING_PER_ORG) for row in rows)
 
 
@@ -225,11 +236,11 @@ def _pending_jobs(
 	and its parents' dependents, and of each freed type only as many jobs as it has free slots."""
 	if target.everything:
 		return _pending_everywhere(organization, list(open_types), limit)
-	rows = _pending_named(organization, target) if target.jobs or target.parents else []
+	rows = _pending_named(organization, target, limit) if target.jobs or target.parents else []
 	for job_type in sorted(target.job_types & set(open_types)):
-		rows += _next_of_type(organization, job_type, open_types[job_type])
+		rows += _next_of_type(organization, job_type, open_types[job_type] + _CANDIDATE_SLACK)
 	unique = {row.name: row for row in rows}.values()
-	return sorted(unique, key=lambda row: (_PRIORITY_ORDER.index(row.priority), row.creation))[:limit]
+	return sorted(unique, key=lambda row: (_RANK.get(row.priority, len(_RANK)), row.creation))[:limit]
 
 
 def _pending_everywhere(organization: str, open_types: list[str], limit: int) -> list[frappe._dict]:
@@ -250,7 +261,7 @@ def _pending_everywhere(organization: str, open_types: list[str], limit: int) ->
 	)
 
 
-def _pending_named(organization: str, target: Target) -> list[frappe._dict]:
+def _pending_named(organization: str, target: Target, limit: int) -> list[frappe._dict]:
 	"""The target's own jobs (by primary key) and its parents' dependents (by the `depends_on` index)."""
 	ready = f"j.status = 'Pending' AND j.organization = %(org)s AND {_NO_WAITING_PARENT}"
 	return frappe.db.sql(
@@ -258,19 +269,23 @@ def _pending_named(organization: str, target: Target) -> list[frappe._dict]:
 		UNION
 		SELECT {_PENDING_COLUMNS} FROM `tabBackground Job Dependency` d
 		JOIN `tabBackground Job` j ON j.name = d.parent
-		WHERE d.depends_on IN %(parents)s AND {ready}""",
+		WHERE d.depends_on IN %(parents)s AND {ready}
+		ORDER BY FIELD(priority, %(p0)s, %(p1)s, %(p2)s, %(p3)s), creation
+		LIMIT %(limit)s""",
 		{
 			"org": organization,
 			"jobs": tuple(target.jobs) or _NONE,
 			"parents": tuple(target.parents) or _NONE,
+			"limit": limit,
+			**{f"p{i}": p for i, p in enumerate(_PRIORITY_ORDER)},
 		},
 		as_dict=True,
 	)
 
 
 def _next_of_type(organization: str, job_type: str, count: int) -> list[frappe._dict]:
-	"""The next ``count`` ready jobs of one type, per priority in (status, organization, job_type,
-	priority, creation) index order: the read stops after ``count`` rows instead of sorting the
+	"""The next ``count`` ready jobs of each priority of one type, in (status, organization, job_type,
+	priority, creation) index order: each read stops after ``count`` rows instead of sorting the
 	whole backlog."""
 	branch = f"""(SELECT {_PENDING_COLUMNS} FROM `tabBackground Job` j
 		WHERE status = 'Pending' AND organization = %(org)s AND job_type = %(type)s AND priority = %({{0}})s

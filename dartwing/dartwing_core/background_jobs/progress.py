@@ -38,7 +38,8 @@ def rooms_for(job: Mapping[str, Any]) -> list[str]:
 
 def _submitter_may_hear(submitter: str, organization: str) -> bool:
 	"""``permissions.can_act_in`` for reading, reused for ``SUBMITTER_ROOM_RECHECK_SECONDS`` within this
-	request or job context: a job's claim and its completion (or a burst of progress flushes) ask once.
+	request or job context: a job's claim and its completion ask once (the side channel, with its own
+	context, once a second for its progress flushes).
 	A membership removed less than that long ago can still hear one last event of its own job."""
 	known = _submitter_answers().get((submitter, organization))
 	if known is None or time.monotonic() - known[1] > config.SUBMITTER_ROOM_RECHECK_SECONDS:

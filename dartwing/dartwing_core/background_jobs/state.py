@@ -17,7 +17,7 @@ from typing import Any
 import frappe
 from frappe.utils import now_datetime
 
-from dartwing.dartwing_core.background_jobs import progress
+from dartwing.dartwing_core.background_jobs import admission, progress
 from dartwing.dartwing_core.background_jobs.transitions import JobStatus, check_transition
 
 JOB = "Background Job"
@@ -88,6 +88,8 @@ def transition(
 		worker=updates.get("worker"),
 	)
 	progress.publish_status_changed({**job, **updates}, from_status, to_status, message=message)
+	if to_status is JobStatus.PENDING and from_status is not JobStatus.QUEUED:
+		admission.note_back_in_queue(job["organization"], job["job_type"])  # a retry rejoins the queue
 	_schedule_follow_ups(job, from_status, to_status)
 	return True
 

@@ -1,13 +1,14 @@
 """Regressions found in review: event rooms for ex-members, retry budgets after many manual retries,
 and dispatch with a backlog of jobs waiting on a parent."""
 
+import threading
 import time
 from unittest import mock
 
 import frappe
 from frappe.tests.utils import FrappeTestCase
 
-from dartwing.dartwing_core.background_jobs import config, dispatcher, executor, progress, retry
+from dartwing.dartwing_core.background_jobs import config, dispatcher, engine, executor, progress, retry
 from dartwing.dartwing_core.background_jobs.errors import TransientError
 from dartwing.tests.engine_utils import fresh_row, make_job_type, make_tenant, submit_as
 
@@ -103,3 +104,52 @@ class TestDispatchWithWaitingBacklog(FrappeTestCase):
 		target = dispatcher.Target(job_types={job_type}, parents={low})
 		self.assertEqual(dispatcher.dispatch_now(org, target), 1)
 		self.assertEqual(fresh_row(waiting).status, "Queued")
+
+	def test_a_dispatch_racing_a_slot_release_never_passes_the_cap(self):
+		# cap 1: a submission's dispatch passes its look-ahead while the slot is free, then pauses; the
+		# dispatch after the slot's release queues the older job meanwhile. Resumed, the submission's
+		# dispatch must see that under the lock and queue nothing.
+		owner, org = make_tenant("Owner")
+		job_type = make_job_type(max_running_per_org=1)
+		frappe.db.commit()
+		holder = submit_as(owner, job_type, org, {"holder": 1})  # Queued: the only slot
+		older = submit_as(owner, job_type, org, {"older": 1})
+		frappe.set_user(owner)
+		newer = engine.submit_job(job_type, org, {"newer": 1}).name
+		dispatcher._forget_scheduled()  # its dispatch is run by hand below
+		frappe.db.commit()
+		frappe.set_user("Administrator")
+		frappe.db.sql("UPDATE `tabBackground Job` SET status = 'Completed' WHERE name = %s", (holder,))
+		frappe.db.commit()
+
+		looked, resume, site, errors = threading.Event(), threading.Event(), frappe.local.site, []
+		real_caps_taken = dispatcher._caps_taken
+
+		def pausing_caps_taken(organization, target):
+			taken = real_caps_taken(organization, target)
+			if threading.current_thread().name == "submission":
+				looked.set()
+				resume.wait(10)
+			return taken
+
+		def submission_dispatch():
+			frappe.init(site)
+			frappe.connect()
+			try:
+				dispatcher.dispatch_now(org, dispatcher.Target(jobs={newer}))
+			except Exception as exc:
+				errors.append(repr(exc))
+			finally:
+				frappe.destroy()
+
+		with mock.patch.object(dispatcher, "_caps_taken", pausing_caps_taken):
+			thread = threading.Thread(target=submission_dispatch, name="submission")
+			thread.start()
+			self.assertTrue(looked.wait(10))
+			self.assertEqual(dispatcher.dispatch_now(org, dispatcher.Target(job_types={job_type})), 1)
+			resume.set()
+			thread.join(10)
+		self.assertEqual(errors, [])
+		frappe.db.rollback()
+		self.assertEqual(fresh_row(older).status, "Queued")
+		self.assertEqual(fresh_row(newer).status, "Pending")

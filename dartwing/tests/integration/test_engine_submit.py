@@ -7,12 +7,14 @@ dedup test); the class rolls back at the end as Frappe's FrappeTestCase does.
 import datetime
 import decimal
 import threading
+import time
 from unittest import mock
 
 import frappe
 from frappe.tests.utils import FrappeTestCase
+from frappe.utils.background_jobs import get_redis_conn
 
-from dartwing.dartwing_core.background_jobs import admission, config, engine
+from dartwing.dartwing_core.background_jobs import admission, config, engine, state
 from dartwing.dartwing_core.background_jobs.transitions import JobStatus
 from dartwing.tests.engine_utils import history, make_job_type, make_tenant, unique
 from dartwing.tests.utils import make_member, make_user
@@ -208,11 +210,37 @@ class TestLimits(FrappeTestCase):
 		frappe.set_user(self.owner)
 		for i in range(cap):
 			engine.submit_job(job_type, self.org, {"n": i})
-		from frappe.utils.background_jobs import get_redis_conn
-
 		get_redis_conn().delete(admission._key("waiting", self.org, job_type))  # Redis lost its data
 		with self.assertRaisesRegex(engine.QueueFull, "Queue full"):
 			engine.submit_job(job_type, self.org, {"n": "over"})
+
+	def test_retried_jobs_rejoining_the_queue_count_against_the_cap(self):
+		cap = admission.RECOUNT_MARGIN + 4
+		job_type = make_job_type(max_queued_per_org=cap)
+		frappe.set_user(self.owner)
+		earlier = [engine.submit_job(job_type, self.org, {"a": i}).name for i in range(cap - 1)]
+		frappe.db.sql("UPDATE `tabBackground Job` SET status = 'Failed' WHERE name IN %s", (earlier,))
+		get_redis_conn().delete(admission._key("waiting", self.org, job_type))
+		engine.submit_job(job_type, self.org, {"b": 1})  # counts: 0 waiting, the bound starts here
+		for name in earlier:  # what the retry sweep does when their backoff is over
+			self.assertTrue(state.transition(state.load(name), JobStatus.PENDING, message="retry"))
+		with self.assertRaisesRegex(engine.QueueFull, "Queue full"):
+			engine.submit_job(job_type, self.org, {"b": 2})  # cap - 1 retried + 1 = cap waiting
+
+	def test_a_bound_rebuilt_without_its_entries_is_not_trusted(self):
+		cap = admission.RECOUNT_MARGIN + 4
+		job_type = make_job_type(max_queued_per_org=cap)
+		frappe.set_user(self.owner)
+		for i in range(cap // 2):
+			engine.submit_job(job_type, self.org, {"a": i})
+		# Redis lost the hash, then a late remember_waiting recreated it without the entry counter
+		key = admission._key("waiting", self.org, job_type)
+		get_redis_conn().delete(key)
+		get_redis_conn().hset(key, mapping={"counted": 0, "at": 999, "counted_at": repr(time.time())})
+		for i in range(cap - cap // 2):
+			engine.submit_job(job_type, self.org, {"b": i})
+		with self.assertRaisesRegex(engine.QueueFull, "Queue full"):
+			engine.submit_job(job_type, self.org, {"over": 1})
 
 	def test_queue_cap_refuses_with_queue_full(self):
 		job_type = make_job_type(max_queued_per_org=2)

@@ -99,7 +99,7 @@ def on_doctype_update() -> None:
 		# dispatch, and the per-organization counts (waiting, running) read from the index alone
 		["status", "organization", "job_type", "priority", "creation"],
 		["organization", "creation"],  # list_jobs
-		["job_type", "organization", "creation"],  # rate limit, metrics by type
+		["job_type", "organization", "creation"],  # metrics by type
 		["status", "next_retry_at"],  # retry sweep
 		["status", "heartbeat_at"],  # stale-worker sweep
 		["status", "completed_at"],  # retention, metrics windows
