@@ -30,6 +30,11 @@ RUN_JOB = "dartwing.dartwing_core.background_jobs.executor.run_job"
 _FLAG = "dartwing_dispatch_targets"
 _PRIORITY_ORDER = ("Critical", "High", "Normal", "Low")
 _RANK = {priority: rank for rank, priority in enumerate(_PRIORITY_ORDER)}
+_PRIORITY_VALUES = {f"p{rank}": priority for rank, priority in enumerate(_PRIORITY_ORDER)}
+_BY_PRIORITY = "FIELD(priority, %(p0)s, %(p1)s, %(p2)s, %(p3)s), creation"
+# The organization's jobs holding a slot of Job Type t (alias) now: Queued + Running.
+_SLOTS_USED = """(SELECT COUNT(*) FROM `tabBackground Job` r
+	WHERE r.status IN ('Queued', 'Running') AND r.organization = %(org)s AND r.job_type = t.name)"""
 # Candidates read beyond a type's free slots: one blocked for good (dead-lettered, no slot taken) or
 # one that moved meanwhile must not leave a slot idle while ready jobs wait behind it.
 _CANDIDATE_SLACK = 4
@@ -137,10 +142,8 @@ def _caps_taken(organization: str, target: Target) -> bool:
 	if target.everything or target.job_types or target.parents or not target.jobs:
 		return False
 	rows = frappe.db.sql(
-		"""SELECT t.max_running_per_org AS cap, (SELECT COUNT(*) FROM `tabBackground Job` r
-			WHERE r.status IN ('Queued', 'Running') AND r.organization = %(org)s AND r.job_type = t.name
-		) AS used, (SELECT COUNT(*) FROM `tabBackground Job Dependency` d WHERE d.parent IN %(jobs)s
-		) AS with_parents
+		f"""SELECT t.max_running_per_org AS cap, {_SLOTS_USED} AS used,
+			(SELECT COUNT(*) FROM `tabBackground Job Dependency` d WHERE d.parent IN %(jobs)s) AS with_parents
 		FROM `tabJob Type` t
 		WHERE t.enabled = 1 AND t.name IN (SELECT job_type FROM `tabBackground Job` WHERE name IN %(jobs)s)""",
 		{"org": organization, "jobs": tuple(target.jobs)},
@@ -148,7 +151,7 @@ def _caps_taken(organization: str, target: Target) -> bool:
 	)
 	if any(row.with_parents for row in rows):
 		return False
-	return all(row.used >= int(row.cap or config.DEFAULT_MAX_RUNNING_PER_ORG) for row in rows)
+	return all(row.used >= _cap(row.cap) for row in rows)
 
 
 def _dispatch_ready(pending: list[frappe._dict], slots: dict[str, frappe._dict]) -> int:
@@ -248,14 +251,14 @@ def _pending_everywhere(organization: str, open_types: list[str], limit: int) ->
 		f"""SELECT {_PENDING_COLUMNS} FROM `tabBackground Job` j
 		WHERE status = 'Pending' AND organization = %(org)s AND {_SCOPE_EVERYTHING}
 			AND {_NO_WAITING_PARENT}
-		ORDER BY FIELD(priority, %(p0)s, %(p1)s, %(p2)s, %(p3)s), creation
+		ORDER BY {_BY_PRIORITY}
 		LIMIT %(limit)s""",
 		{
 			"org": organization,
 			"limit": limit,
 			"open": tuple(open_types) or _NONE,
 			"blocked": tuple(sorted(dependencies.FAILED_FOR_GOOD)),
-			**{f"p{i}": p for i, p in enumerate(_PRIORITY_ORDER)},
+			**_PRIORITY_VALUES,
 		},
 		as_dict=True,
 	)
@@ -270,14 +273,14 @@ def _pending_named(organization: str, target: Target, limit: int) -> list[frappe
 		SELECT {_PENDING_COLUMNS} FROM `tabBackground Job Dependency` d
 		JOIN `tabBackground Job` j ON j.name = d.parent
 		WHERE d.depends_on IN %(parents)s AND {ready}
-		ORDER BY FIELD(priority, %(p0)s, %(p1)s, %(p2)s, %(p3)s), creation
+		ORDER BY {_BY_PRIORITY}
 		LIMIT %(limit)s""",
 		{
 			"org": organization,
 			"jobs": tuple(target.jobs) or _NONE,
 			"parents": tuple(target.parents) or _NONE,
 			"limit": limit,
-			**{f"p{i}": p for i, p in enumerate(_PRIORITY_ORDER)},
+			**_PRIORITY_VALUES,
 		},
 		as_dict=True,
 	)
@@ -292,12 +295,12 @@ def _next_of_type(organization: str, job_type: str, count: int) -> list[frappe._
 			AND {_NO_WAITING_PARENT}
 		ORDER BY creation LIMIT %(count)s)"""
 	return frappe.db.sql(
-		" UNION ALL ".join(branch.format(f"p{i}") for i in range(len(_PRIORITY_ORDER))),
+		" UNION ALL ".join(branch.format(key) for key in _PRIORITY_VALUES),
 		{
 			"org": organization,
 			"type": job_type,
 			"count": count,
-			**{f"p{i}": p for i, p in enumerate(_PRIORITY_ORDER)},
+			**_PRIORITY_VALUES,
 		},
 		as_dict=True,
 	)
@@ -310,16 +313,18 @@ def _type_slots(organization: str, names: Iterable[str] | None) -> dict[str, fra
 		return {}
 	condition = "" if names is None else "AND t.name IN %(names)s"
 	rows = frappe.db.sql(
-		f"""SELECT t.name, t.max_running_per_org AS cap, t.queue, (SELECT COUNT(*) FROM `tabBackground Job` r
-			WHERE r.status IN ('Queued', 'Running') AND r.organization = %(org)s AND r.job_type = t.name
-		) AS used
+		f"""SELECT t.name, t.max_running_per_org AS cap, t.queue, {_SLOTS_USED} AS used
 		FROM `tabJob Type` t WHERE t.enabled = 1 {condition}""",
 		{"org": organization, "names": tuple(names or ())},
 		as_dict=True,
 	)
 	for row in rows:
-		row.cap = int(row.cap or config.DEFAULT_MAX_RUNNING_PER_ORG)
+		row.cap = _cap(row.cap)
 	return {row.name: row for row in rows}
+
+
+def _cap(max_running_per_org: Any) -> int:
+	return int(max_running_per_org or config.DEFAULT_MAX_RUNNING_PER_ORG)
 
 
 def _blocked_updates(verdict: dependencies.Verdict) -> dict[str, Any]:
