@@ -59,6 +59,7 @@ def run_job(background_job: str, dispatch_token: str) -> None:
 		state.transition(job, to_status, message=reason, updates=updates, guard={"rq_job_id": dispatch_token})
 		frappe.db.commit()
 		return
+	progress.note_submitter_may_act(job.submitted_by, job.organization)  # the re-check above said so
 	if not _claim(job, dispatch_token):
 		frappe.db.rollback()
 		return
@@ -98,7 +99,6 @@ def _submitter_still_permitted(job: frappe._dict, required_permission: str | Non
 	"""The submitter may still submit in the organization and, if the Job Type asks, create its doctype."""
 	if not permissions.can_act_in(job.organization, user=job.submitted_by, action="submit"):
 		return False
-	progress.note_submitter_may_act(job.submitted_by, job.organization)
 	return not required_permission or frappe.has_permission(
 		required_permission, "create", user=job.submitted_by
 	)
