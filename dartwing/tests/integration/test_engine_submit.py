@@ -191,11 +191,19 @@ class TestLimits(FrappeTestCase):
 				engine.submit_job(job_type, self.org, {"n": i})
 		self.assertEqual(len(counts), 1, "only the first submission (no bound yet) counts the backlog")
 
-	def test_the_cap_holds_exactly_once_the_bound_nears_it(self):
-		cap = admission.RECOUNT_MARGIN + 4
+	def _capped_type(self, cap: int) -> str:
+		"""A Job Type whose queued cap is ``cap``; the organization's Owner becomes the session user."""
 		job_type = make_job_type(max_queued_per_org=cap)
 		frappe.set_user(self.owner)
-		jobs = [engine.submit_job(job_type, self.org, {"n": i}).name for i in range(cap)]
+		return job_type
+
+	def _submit(self, job_type: str, count: int, key: str) -> list[str]:
+		return [engine.submit_job(job_type, self.org, {key: i}).name for i in range(count)]
+
+	def test_the_cap_holds_exactly_once_the_bound_nears_it(self):
+		cap = admission.RECOUNT_MARGIN + 4
+		job_type = self._capped_type(cap)
+		jobs = self._submit(job_type, cap, "n")
 		with self.assertRaisesRegex(engine.QueueFull, "Queue full"):
 			engine.submit_job(job_type, self.org, {"n": "over"})
 		# a job leaving the queue makes room again: the recount sees it
@@ -206,19 +214,16 @@ class TestLimits(FrappeTestCase):
 
 	def test_a_lost_bound_means_counting_again(self):
 		cap = admission.RECOUNT_MARGIN + 2
-		job_type = make_job_type(max_queued_per_org=cap)
-		frappe.set_user(self.owner)
-		for i in range(cap):
-			engine.submit_job(job_type, self.org, {"n": i})
+		job_type = self._capped_type(cap)
+		self._submit(job_type, cap, "n")
 		get_redis_conn().delete(admission._key("waiting", self.org, job_type))  # Redis lost its data
 		with self.assertRaisesRegex(engine.QueueFull, "Queue full"):
 			engine.submit_job(job_type, self.org, {"n": "over"})
 
 	def test_retried_jobs_rejoining_the_queue_count_against_the_cap(self):
 		cap = admission.RECOUNT_MARGIN + 4
-		job_type = make_job_type(max_queued_per_org=cap)
-		frappe.set_user(self.owner)
-		earlier = [engine.submit_job(job_type, self.org, {"a": i}).name for i in range(cap - 1)]
+		job_type = self._capped_type(cap)
+		earlier = self._submit(job_type, cap - 1, "a")
 		frappe.db.sql("UPDATE `tabBackground Job` SET status = 'Failed' WHERE name IN %s", (earlier,))
 		get_redis_conn().delete(admission._key("waiting", self.org, job_type))
 		engine.submit_job(job_type, self.org, {"b": 1})  # counts: 0 waiting, the bound starts here
@@ -229,16 +234,13 @@ class TestLimits(FrappeTestCase):
 
 	def test_a_bound_rebuilt_without_its_entries_is_not_trusted(self):
 		cap = admission.RECOUNT_MARGIN + 4
-		job_type = make_job_type(max_queued_per_org=cap)
-		frappe.set_user(self.owner)
-		for i in range(cap // 2):
-			engine.submit_job(job_type, self.org, {"a": i})
+		job_type = self._capped_type(cap)
+		self._submit(job_type, cap // 2, "a")
 		# Redis lost the hash, then a late remember_waiting recreated it without the entry counter
 		key = admission._key("waiting", self.org, job_type)
 		get_redis_conn().delete(key)
 		get_redis_conn().hset(key, mapping={"counted": 0, "at": 999, "counted_at": repr(time.time())})
-		for i in range(cap - cap // 2):
-			engine.submit_job(job_type, self.org, {"b": i})
+		self._submit(job_type, cap - cap // 2, "b")
 		with self.assertRaisesRegex(engine.QueueFull, "Queue full"):
 			engine.submit_job(job_type, self.org, {"over": 1})
 
