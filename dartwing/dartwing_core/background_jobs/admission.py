@@ -3,8 +3,9 @@ per-organization rate limit, and an upper bound of the organization's waiting jo
 spares the database count while the queued cap is far away.
 
 Contract:
-- ``admit(organization, job_type_row)`` runs one Lua script per submission (it is also the engine's
-  proof that Redis is reachable). It raises ``TooManyJobs`` or returns an ``Admission``.
+- ``admit(organization, job_type_row)`` runs one Lua script per submission that is not deduplicated
+  (it is also the engine's proof that Redis is reachable). It raises ``TooManyJobs`` or returns an
+  ``Admission``.
 - Rate limit: at most ``rate_limit_count`` admissions in any ``rate_limit_window_seconds``, a sorted set
   per (site, job type, organization) pruned, counted and appended atomically, so concurrent
   submitters can never exceed it together. A slot belongs to the caller's transaction: it is given
