@@ -50,6 +50,8 @@ TEST_SITE_OVERRIDES = {
 	"socketio_port": 9010,
 }
 
+MAX_TEST_SLOT = 6  # slot 6 uses Redis databases 14 and 15, the last of Redis's default 16
+
 MYSQL_UNREACHABLE = 2003
 MYSQL_ACCESS_DENIED = 1045
 MYSQL_UNKNOWN_DATABASE = 1049
@@ -74,8 +76,28 @@ class RootCredentials:
 		)
 
 
-def db_name_for(site: str) -> str:
-	return "_" + hashlib.sha1(site.encode()).hexdigest()[:16]
+def test_slot() -> int:
+	"""``BENCHLESS_TEST_SLOT`` (0-6): a checkout's own test_site database, queues and cache, so that two
+	checkouts on one machine can run their suites at once (0, the default, is the usual test_site)."""
+	slot = int(os.environ.get("BENCHLESS_TEST_SLOT") or 0)
+	if not 0 <= slot <= MAX_TEST_SLOT:
+		raise SetupError(f"BENCHLESS_TEST_SLOT must be between 0 and {MAX_TEST_SLOT}")
+	return slot
+
+
+def test_site_overrides(slot: int = 0) -> dict:
+	if not slot:
+		return dict(TEST_SITE_OVERRIDES)
+	return {
+		**TEST_SITE_OVERRIDES,
+		"bench_id": f"dartwing-test-{slot}",
+		"redis_cache": f"redis://127.0.0.1:6379/{2 + 2 * slot}",
+		"redis_queue": f"redis://127.0.0.1:6379/{3 + 2 * slot}",
+	}
+
+
+def db_name_for(site: str, slot: int = 0) -> str:
+	return "_" + hashlib.sha1((site if not slot else f"{site}#{slot}").encode()).hexdigest()[:16]
 
 
 def site_exists(site: str, sites_path: str = benchless.SITES_PATH) -> bool:
@@ -162,14 +184,15 @@ def write_site_config(site: str, sites_path: str) -> dict:
 	"""A fresh site_config.json with new credentials and encryption key."""
 	site_dir = os.path.join(sites_path, site)
 	os.makedirs(os.path.join(site_dir, "logs"), exist_ok=True)
+	slot = test_slot() if site == TEST_SITE else 0
 	config = {
-		"db_name": db_name_for(site),
+		"db_name": db_name_for(site, slot),
 		"db_password": secrets.token_hex(16),
 		"db_type": "mariadb",
 		"encryption_key": Fernet.generate_key().decode(),
 	}
 	if site == TEST_SITE:
-		config.update(TEST_SITE_OVERRIDES)
+		config.update(test_site_overrides(slot))
 	_write_json(os.path.join(site_dir, "site_config.json"), config)
 	return config
 

@@ -34,10 +34,26 @@ def test_site_config_overlays_common_config(tmp_path):
 
 
 def test_test_site_uses_its_own_bench_id_and_redis_databases():
+	from benchless.site import db_name_for, test_site_overrides, test_slot
+
+	expected = test_site_overrides(test_slot())
 	assert frappe.local.site == "test_site"
-	assert frappe.conf.bench_id == "dartwing-test"
-	assert frappe.conf.redis_queue.endswith("/3")
-	assert frappe.conf.redis_cache.endswith("/2")
+	assert frappe.conf.bench_id == expected["bench_id"]
+	assert frappe.conf.redis_queue == expected["redis_queue"]
+	assert frappe.conf.redis_cache == expected["redis_cache"]
+	assert frappe.conf.db_name == db_name_for("test_site", test_slot())
+	assert frappe.conf.redis_queue != "redis://127.0.0.1:6379/1"  # never the run site's queues
+
+
+def test_each_test_slot_has_its_own_database_queues_and_cache():
+	from benchless.site import MAX_TEST_SLOT, db_name_for, test_site_overrides
+
+	slots = range(MAX_TEST_SLOT + 1)
+	for key in ("bench_id", "redis_queue", "redis_cache"):
+		assert len({test_site_overrides(slot)[key] for slot in slots}) == len(slots), key
+	assert len({db_name_for("test_site", slot) for slot in slots}) == len(slots)
+	queues_and_caches = [test_site_overrides(s)[k] for s in slots for k in ("redis_queue", "redis_cache")]
+	assert len(set(queues_and_caches)) == len(queues_and_caches)
 
 
 def test_a_thread_holds_its_own_site_context():

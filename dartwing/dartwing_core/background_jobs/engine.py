@@ -77,7 +77,7 @@ def get_job_for_user(job_id: str, *, action: str = "read", for_update: bool = Fa
 	job = state.load(job_id, for_update=for_update) if isinstance(job_id, str) else None
 	if not job or not permissions.can_act_in(job.organization, action="read"):
 		frappe.throw(_("Background Job {0} not found").format(job_id), frappe.DoesNotExistError)
-	if action != "read" and not _may_manage(job):
+	if action != "read" and not permissions.may_manage(job.organization, job.submitted_by):
 		frappe.throw(_("Not permitted to change job {0}").format(job_id), frappe.PermissionError)
 	return job
 
@@ -312,14 +312,6 @@ def _insert_job(
 	dispatcher.schedule(organization, jobs=[doc.name])
 	doc.flags.deduplicated = False
 	return doc
-
-
-def _may_manage(job: frappe._dict) -> bool:
-	if job.submitted_by == frappe.session.user and permissions.can_act_in(
-		job.organization, action="manage_own"
-	):
-		return True
-	return permissions.can_act_in(job.organization, action="manage_any")
 
 
 def _request_running_cancel(job: frappe._dict) -> frappe._dict:

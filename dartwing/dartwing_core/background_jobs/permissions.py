@@ -85,6 +85,13 @@ def _access(organization: str | None, user: str | None, action: str) -> str | No
 	return "unrestricted" if is_unrestricted(user) else None
 
 
+def may_manage(organization: str | None, submitted_by: str | None, user: str | None = None) -> bool:
+	"""The one rule for changing a job (cancel, retry): its submitter with manage_own rights, or anyone
+	with manage_any rights, in the job's organization (unrestricted users always)."""
+	action = MANAGE_OWN if submitted_by and submitted_by == _user(user) else MANAGE_ANY
+	return can_act_in(organization, user, action)
+
+
 def check_org_access(organization: str | None, user: str | None = None, action: str = READ) -> str:
 	"""Raise frappe.PermissionError unless the user may perform `action` in `organization`; else return
 	"member" or "unrestricted" (only a membership proves the organization exists)."""
@@ -158,8 +165,7 @@ def _doc_verdict(
 		return can_act_in(organization, user, READ)
 	if ptype == "create":
 		return can_act_in(organization, user, SUBMIT)
-	action = MANAGE_OWN if owner and owner == _user(user) else MANAGE_ANY
-	return can_act_in(organization, user, action)
+	return may_manage(organization, owner, user)
 
 
 def has_organization_permission(doc: Any, ptype: str | None = None, user: str | None = None) -> bool:
