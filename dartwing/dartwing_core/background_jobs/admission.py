@@ -1,44 +1,47 @@
-"""Admission of a submission, checked in the queue's Redis before anything is written: the Job Type's
-per-organization rate limit, and an upper bound of the organization's waiting jobs of that type that
-spares the database count while the queued cap is far away.
+"""Admission of a submission: the one object that decides, before anything is written, whether a new
+job may enter an organization's queue — the Job Type's per-organization rate limit and its queued cap —
+and gives back what it took when the job is not created after all.
 
 Contract:
-- ``admit(organization, job_type_row)`` runs one Lua script per submission that is not deduplicated
-  (it is also the engine's proof that Redis is reachable). It raises ``TooManyJobs`` or returns an
-  ``Admission``.
+- ``Admission.admit(organization, job_type_row)`` runs one Lua script in the queue's Redis per
+  submission that is not deduplicated (it is also the engine's proof that Redis is reachable: any
+  Redis error becomes ``JobSubmissionUnavailable``, 503). It raises ``TooManyJobs`` or returns the
+  admission. ``check_cap()`` then raises ``QueueFull`` (giving the slot back) when the organization has
+  the cap of waiting jobs; ``release()`` gives the rate slot back when the submission ends without a
+  new job (a deduplication race). A rollback gives it back too.
 - Rate limit: at most ``rate_limit_count`` admissions in any ``rate_limit_window_seconds``, a sorted set
   per (site, job type, organization) pruned, counted and appended atomically, so concurrent
-  submitters can never exceed it together. A slot belongs to the caller's transaction: it is given
-  back on rollback, and by ``give_back`` when the submission ends without a new job. A process that
-  dies first leaves a slot that lapses with the window.
-- Waiting bound: the last exact count of waiting jobs (``remember_waiting``) plus every job that
-  entered the queue since: admissions, and jobs sent back to Pending by a retry (``note_back_in_queue``,
-  called by the status transition). Jobs leaving the queue only make it larger than the truth, so when
-  it is below the cap the cap cannot be reached; otherwise, or when it is unknown or older than
-  ``BOUND_MAX_AGE_SECONDS``, the engine counts in the database. Like the database count, it cannot see
-  submissions still uncommitted elsewhere: under concurrency a cap can be passed by about the number of
-  submitters in flight, which ``RECOUNT_MARGIN`` absorbs.
+  submitters can never exceed it together. A process that dies first leaves a slot that lapses with
+  the window.
+- Queued cap: counted in the database only when needed. The script keeps an upper bound of the
+  waiting jobs: the last exact count plus every job that entered the queue since — admissions, and
+  jobs sent back to Pending by a retry (``on_transitions``, a consequence of those status changes, run
+  as they are made). Jobs leaving the queue only make it larger than the truth, so when it is
+  below the cap the cap cannot be reached; otherwise, or when it is unknown or older than
+  ``BOUND_MAX_AGE_SECONDS``, the cap is checked by a count. Like the count, it cannot see submissions
+  still uncommitted elsewhere: under concurrency a cap can be passed by about the number of submitters
+  in flight, which ``RECOUNT_MARGIN`` absorbs.
 - Redis losing its data empties the windows (one window admits more) and the bounds (the next
   submissions count in the database).
 """
 
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import frappe
 from frappe import _
 
 from dartwing.dartwing_core.background_jobs import config
+from dartwing.dartwing_core.background_jobs.errors import JobSubmissionUnavailable, QueueFull, TooManyJobs
+from dartwing.dartwing_core.background_jobs.transitions import WAITING, values
 
 BOUND_TTL_SECONDS = 86400  # an organization idle this long loses its bound (recounted when it returns)
 BOUND_MAX_AGE_SECONDS = 60  # an exact count is trusted this long; then the next submission counts again
 RECOUNT_MARGIN = 16  # count in the database once the bound comes this close to the cap
 
-# KEYS[1] rate window (sorted set), KEYS[2] waiting bound (hash: counted, at, counted_at, admitted).
-# ARGV: now (s), window (s), limit (0: none), member, bound ttl (s), bound max age (s).
-# Returns {admitted (0/1), entries so far, counted or -1, entries when counted or -1}. A count older
-# than the max age, or not older than the entries (the hash was lost and rebuilt), is unknown (-1).
 _ADMIT = """
 if tonumber(ARGV[3]) > 0 then
 	redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[1]) - tonumber(ARGV[2]))
@@ -59,88 +62,119 @@ return {1, admitted, tonumber(base[1]), tonumber(base[2])}
 """
 
 
-class TooManyJobs(frappe.ValidationError):
-	http_status_code = 429
-
-
 @dataclass(frozen=True)
 class Slot:
 	key: str
 	member: str
 
 
-@dataclass(frozen=True)
+@dataclass
 class Admission:
+	"""One submission's admission into an organization's queue of one Job Type."""
+
+	organization: str
+	job_type: Mapping[str, Any]  # the Job Type row: name, rate limit, max_queued_per_org
 	slot: Slot | None  # the rate slot taken (None: the Job Type has no rate limit)
 	admitted: int  # jobs of the type that entered this organization's queue so far, this one included
 	waiting_bound: int | None  # at most this many jobs wait before this one (None: unknown)
 
-
-def admit(organization: str, job_type: frappe._dict) -> Admission:
-	"""Admit one submission of ``job_type`` (a Job Type row with ``name``, ``rate_limit_count``,
-	``rate_limit_window_seconds``) in ``organization``, or raise TooManyJobs."""
-	limit = max(int(job_type.rate_limit_count or 0), 0)
-	window = min(max(int(job_type.rate_limit_window_seconds or 0), 1), config.MAX_RATE_LIMIT_WINDOW_SECONDS)
-	slot = Slot(key=_key("rate", organization, job_type.name), member=uuid.uuid4().hex)
-	keys = (slot.key, _key("waiting", organization, job_type.name))
-	ok, admitted, counted, at = _redis().eval(
-		_ADMIT,
-		2,
-		*keys,
-		repr(time.time()),
-		window,
-		limit,
-		slot.member,
-		BOUND_TTL_SECONDS,
-		BOUND_MAX_AGE_SECONDS,
-	)
-	if not ok:
-		frappe.throw(
-			_("Too many jobs: at most {0} {1} jobs per {2} seconds").format(limit, job_type.name, window),
-			TooManyJobs,
+	@classmethod
+	def admit(cls, organization: str, job_type: Mapping[str, Any]) -> "Admission":
+		"""Take a rate slot and read the waiting bound, or raise TooManyJobs / JobSubmissionUnavailable."""
+		limit = max(int(job_type.get("rate_limit_count") or 0), 0)
+		window = min(
+			max(int(job_type.get("rate_limit_window_seconds") or 0), 1), config.MAX_RATE_LIMIT_WINDOW_SECONDS
 		)
-	if limit:
-		frappe.db.after_rollback.add(lambda: give_back(slot))
-	bound = None if counted < 0 else int(counted) + int(admitted) - 1 - int(at)
-	return Admission(slot=slot if limit else None, admitted=int(admitted), waiting_bound=bound)
+		slot = Slot(key=_key("rate", organization, job_type["name"]), member=uuid.uuid4().hex)
+		keys = (slot.key, _key("waiting", organization, job_type["name"]))
+		try:
+			ok, admitted, counted, at = _redis().eval(
+				_ADMIT,
+				2,
+				*keys,
+				repr(time.time()),
+				window,
+				limit,
+				slot.member,
+				BOUND_TTL_SECONDS,
+				BOUND_MAX_AGE_SECONDS,
+			)
+		except Exception:
+			_refuse_unavailable()
+		if not ok:
+			frappe.throw(
+				_("Too many jobs: at most {0} {1} jobs per {2} seconds").format(
+					limit, job_type["name"], window
+				),
+				TooManyJobs,
+			)
+		if limit:
+			frappe.db.after_rollback.add(lambda: _give_back(slot))
+		bound = None if counted < 0 else int(counted) + int(admitted) - 1 - int(at)
+		return cls(organization, job_type, slot if limit else None, int(admitted), bound)
+
+	@property
+	def cap(self) -> int:
+		return int(self.job_type.get("max_queued_per_org") or config.DEFAULT_MAX_QUEUED_PER_ORG)
+
+	def check_cap(self) -> None:
+		"""Raise QueueFull (and release the slot) when the organization already has ``cap`` jobs of the
+		type waiting. The database is asked only when the bound does not prove the cap is far away."""
+		if self.waiting_bound is not None and self.waiting_bound + RECOUNT_MARGIN < self.cap:
+			return
+		waiting = frappe.db.sql(
+			"""SELECT COUNT(*) FROM `tabBackground Job`
+			WHERE status IN %(waiting)s AND organization = %(org)s AND job_type = %(type)s""",
+			{"waiting": _WAITING, "org": self.organization, "type": self.job_type["name"]},
+		)[0][0]
+		if waiting >= self.cap:
+			self.release()
+			frappe.throw(
+				_("Queue full: {0} already has {1} {2} jobs waiting").format(
+					self.organization, waiting, self.job_type["name"]
+				),
+				QueueFull,
+			)
+		self._remember_waiting(waiting)
+
+	def release(self) -> None:
+		"""Give the rate slot back: the submission created no job (best effort: it lapses with its window)."""
+		_give_back(self.slot)
+
+	def _remember_waiting(self, waiting: int) -> None:
+		"""Store an exact count of waiting jobs, taken after this admission and before its job's insert."""
+		key = _key("waiting", self.organization, self.job_type["name"])
+		try:
+			conn = _redis()
+			conn.hset(
+				key, mapping={"counted": waiting, "at": self.admitted - 1, "counted_at": repr(time.time())}
+			)
+			conn.expire(key, BOUND_TTL_SECONDS)
+		except Exception:  # best effort: without a bound the next submission counts again
+			frappe.logger("dartwing.jobs").warning(f"Could not store the waiting bound {key}")
 
 
-def bound_allows(admission: Admission, cap: int) -> bool:
-	"""True when the waiting bound alone proves the organization is below the queued cap."""
-	return admission.waiting_bound is not None and admission.waiting_bound + RECOUNT_MARGIN < cap
+_WAITING = values(WAITING)
 
 
-def remember_waiting(organization: str, job_type: str, admission: Admission, waiting: int) -> None:
-	"""Store an exact count of waiting jobs, taken after ``admission`` and before this job's insert."""
-	key = _key("waiting", organization, job_type)
-	try:
-		conn = _redis()
-		conn.hset(
-			key, mapping={"counted": waiting, "at": admission.admitted - 1, "counted_at": repr(time.time())}
-		)
-		conn.expire(key, BOUND_TTL_SECONDS)
-	except Exception:  # best effort: without a bound the next submission counts again
-		frappe.logger("dartwing.jobs").warning(f"Could not store the waiting bound {key}")
-
-
-def note_back_in_queue(organization: str, job_type: str) -> None:
-	"""A job of the type returned to Pending without an admission (a retry): the bound grows by one.
-	Best effort: if Redis cannot be reached, the bound is at most ``BOUND_MAX_AGE_SECONDS`` old anyway."""
-	key = _key("waiting", organization, job_type)
-	try:
-		_redis().hincrby(key, "admitted", 1)
-	except Exception:
-		frappe.logger("dartwing.jobs").warning(f"Could not grow the waiting bound {key}")
-
-
-def give_back(slot: Slot | None) -> None:
-	"""Return a rate slot whose submission created no job (best effort: it lapses with its window)."""
-	if slot is None:
+def on_transitions(changes: list[Any]) -> None:
+	"""Consequence of status changes (``state.ON_TRANSITION``), as they are made: each job of a type
+	that rejoined an organization's queue without an admission (a retry) grows that bound by one. Best
+	effort: if Redis cannot be reached, the bound is at most ``BOUND_MAX_AGE_SECONDS`` old anyway."""
+	grown: dict[str, int] = {}
+	for change in changes:
+		if change.rejoined_queue:
+			key = _key("waiting", change.organization, change.job_type)
+			grown[key] = grown.get(key, 0) + 1
+	if not grown:
 		return
 	try:
-		_redis().zrem(slot.key, slot.member)
+		pipe = _redis().pipeline(transaction=False)
+		for key, count in grown.items():
+			pipe.hincrby(key, "admitted", count)
+		pipe.execute()
 	except Exception:
-		frappe.logger("dartwing.jobs").warning(f"Could not give back rate slot {slot.key}")
+		frappe.logger("dartwing.jobs").warning(f"Could not grow the waiting bounds {sorted(grown)}")
 
 
 def used(organization: str, job_type: str, window_seconds: int) -> int:
@@ -149,6 +183,22 @@ def used(organization: str, job_type: str, window_seconds: int) -> int:
 	conn = _redis()
 	conn.zremrangebyscore(key, "-inf", time.time() - window_seconds)
 	return int(conn.zcard(key))
+
+
+def _give_back(slot: Slot | None) -> None:
+	if slot is None:
+		return
+	try:
+		_redis().zrem(slot.key, slot.member)
+	except Exception:
+		frappe.logger("dartwing.jobs").warning(f"Could not give back rate slot {slot.key}")
+
+
+def _refuse_unavailable():
+	frappe.log_error(title="Job submission: queue service unavailable")
+	frappe.throw(
+		_("Job submission temporarily unavailable. Please try again shortly."), JobSubmissionUnavailable
+	)
 
 
 def _key(kind: str, organization: str, job_type: str) -> str:

@@ -58,7 +58,9 @@ SUBMIT_RATE_WINDOW_SECONDS = 60  # s
 LIST_LIMIT_MAX = 500  # rows per page, hard cap
 LIST_LIMIT_DEFAULT = 20  # rows per page when the caller gives none
 
-PRIORITIES = ("Low", "Normal", "High", "Critical")
+# The one priority order: highest first, the order in which work is taken.
+PRIORITIES_BY_RANK = ("Critical", "High", "Normal", "Low")
+PRIORITIES = tuple(reversed(PRIORITIES_BY_RANK))  # lowest first, as Job Type's select lists them
 DEFAULT_PRIORITY = "Normal"
 
 # The one table from priority to (RQ queue, enqueue at front). A stock `bench worker` drains

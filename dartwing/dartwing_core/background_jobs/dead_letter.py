@@ -46,7 +46,7 @@ def retry_dead_letters(job_ids: list[str]) -> dict[str, Any]:
 			continue
 		frappe.db.savepoint("dartwing_dlq_retry")
 		try:
-			engine.retry_job(job_id, by_admin=True)
+			engine.retry_job_as_admin(job_id)
 		except frappe.ValidationError as exc:  # it moved since it was listed; report it, go on
 			frappe.db.rollback(save_point="dartwing_dlq_retry")
 			failed[job_id] = str(exc)
@@ -60,8 +60,8 @@ def delete_dead_letters(job_ids: list[str]) -> dict[str, Any]:
 	ids = _bulk_ids(job_ids)
 	found = set(
 		frappe.db.sql_list(
-			"SELECT name FROM `tabBackground Job` WHERE name IN %(ids)s AND status = 'Dead Letter' FOR UPDATE",
-			{"ids": tuple(ids)},
+			"SELECT name FROM `tabBackground Job` WHERE name IN %(ids)s AND status = %(dead)s FOR UPDATE",
+			{"ids": tuple(ids), "dead": JobStatus.DEAD_LETTER.value},
 		)
 	)
 	state.delete_jobs(sorted(found))

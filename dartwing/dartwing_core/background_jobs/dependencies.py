@@ -17,10 +17,11 @@ import frappe
 from frappe import _
 
 from dartwing.dartwing_core.background_jobs import config
-from dartwing.dartwing_core.background_jobs.transitions import JobStatus
-
-FAILED_FOR_GOOD = frozenset({JobStatus.CANCELED.value, JobStatus.DEAD_LETTER.value})
-RETRY_PENDING = frozenset({JobStatus.FAILED.value, JobStatus.TIMED_OUT.value})
+from dartwing.dartwing_core.background_jobs.transitions import (
+	PARENT_FAILED_FOR_GOOD,
+	RETRY_WAITING,
+	JobStatus,
+)
 
 
 class Readiness(str, Enum):
@@ -73,8 +74,8 @@ def verdicts(children: list[str]) -> dict[str, Verdict]:
 		"""SELECT d.parent AS child, d.depends_on AS parent, p.status, p.next_retry_at
 		FROM `tabBackground Job Dependency` d
 		LEFT JOIN `tabBackground Job` p ON p.name = d.depends_on
-		WHERE d.parenttype = 'Background Job' AND d.parent IN %(children)s""",
-		{"children": tuple(children)},
+		WHERE d.parenttype = %(parenttype)s AND d.parent IN %(children)s""",
+		{"children": tuple(children), "parenttype": "Background Job"},
 		as_dict=True,
 	)
 	result = {child: Verdict(Readiness.READY) for child in children}
@@ -93,6 +94,6 @@ def _parent_verdict(row: frappe._dict) -> Verdict:
 		return Verdict(Readiness.BLOCKED, _("Dependency {0} no longer exists").format(row.parent))
 	if row.status == JobStatus.COMPLETED.value:
 		return Verdict(Readiness.READY)
-	if row.status in FAILED_FOR_GOOD or (row.status in RETRY_PENDING and not row.next_retry_at):
+	if row.status in PARENT_FAILED_FOR_GOOD or (row.status in RETRY_WAITING and not row.next_retry_at):
 		return Verdict(Readiness.BLOCKED, _("Dependency {0} ended {1}").format(row.parent, row.status))
 	return Verdict(Readiness.WAITING)

@@ -8,10 +8,13 @@ Contract:
   happens after the caller's commit (``frappe.enqueue(enqueue_after_commit=True)``).
 - ``enqueue()`` is the only function that hands a job to RQ. Each dispatch gets a fresh RQ job id,
   stored on the job; the worker claims with it, so a stale RQ job can never run a job twice.
-- ``schedule(org)`` runs ``dispatch_org`` after the current transaction commits, in its own short
-  transaction. It is how submission, completion, cancellation and reactivation wake an organization.
-  It never runs inside the transaction that scheduled it: that transaction's read view may predate
-  other workers' commits (REPEATABLE READ), and the organization lock would be held for its length.
+- ``follow_up(changes)`` is a consequence of status changes (``state.ON_TRANSITION``), run after their
+  commit: a job back to Pending, a freed running slot and a parent that ended each wake their
+  organization's dispatch, narrowed to what they can change. ``schedule(org)`` wakes a whole
+  organization after the current commit (an organization made Active again). Both dispatch in a
+  transaction of their own, never inside the one that caused them: that transaction's read view may
+  predate other workers' commits (REPEATABLE READ), and the organization lock would be held for its
+  length.
 - Pending jobs whose parent can never complete are dead-lettered here with the parent named.
 """
 
@@ -24,17 +27,28 @@ from frappe import _
 from frappe.utils import now_datetime
 
 from dartwing.dartwing_core.background_jobs import config, dependencies, state
-from dartwing.dartwing_core.background_jobs.transitions import JobStatus
+from dartwing.dartwing_core.background_jobs.transitions import (
+	PARENT_FAILED_FOR_GOOD,
+	RETRY_WAITING,
+	SLOT_HOLDING,
+	JobStatus,
+)
 
 RUN_JOB = "dartwing.dartwing_core.background_jobs.executor.run_job"
 _FLAG = "dartwing_dispatch_targets"
-_PRIORITY_ORDER = ("Critical", "High", "Normal", "Low")
-_RANK = {priority: rank for rank, priority in enumerate(_PRIORITY_ORDER)}
-_PRIORITY_VALUES = {f"p{rank}": priority for rank, priority in enumerate(_PRIORITY_ORDER)}
+_RANK = {priority: rank for rank, priority in enumerate(config.PRIORITIES_BY_RANK)}
+_PRIORITY_VALUES = {f"p{rank}": priority for rank, priority in enumerate(config.PRIORITIES_BY_RANK)}
 _BY_PRIORITY = "FIELD(priority, %(p0)s, %(p1)s, %(p2)s, %(p3)s), creation"
+_STATUS_VALUES = state.status_values(
+	pending=JobStatus.PENDING,
+	slot_holding=SLOT_HOLDING,
+	active=frozenset({JobStatus.PENDING, *SLOT_HOLDING}),
+	retry_waiting=RETRY_WAITING,
+	blocked=PARENT_FAILED_FOR_GOOD,
+)
 # The organization's jobs holding a slot of Job Type t (alias) now: Queued + Running.
 _SLOTS_USED = """(SELECT COUNT(*) FROM `tabBackground Job` r
-	WHERE r.status IN ('Queued', 'Running') AND r.organization = %(org)s AND r.job_type = t.name)"""
+	WHERE r.status IN %(slot_holding)s AND r.organization = %(org)s AND r.job_type = t.name)"""
 # Candidates read beyond a type's free slots: one blocked for good (dead-lettered, no slot taken) or
 # one that moved meanwhile must not leave a slot idle while ready jobs wait behind it.
 _CANDIDATE_SLACK = 4
@@ -57,27 +71,29 @@ class Target:
 		self.parents |= other.parents
 
 
-def schedule(
-	organization: str,
-	*,
-	jobs: Iterable[str] = (),
-	job_types: Iterable[str] = (),
-	parents: Iterable[str] = (),
-) -> None:
-	"""Dispatch ``organization`` once the current transaction has committed.
+def follow_up(changes: list[state.Change]) -> None:
+	"""After a commit: dispatch what the committed status changes may have made possible."""
+	targets: dict[str, Target] = {}
+	for change in changes:
+		narrow = Target(
+			jobs={change.name} if change.entered_pending else set(),
+			job_types={change.job_type} if change.frees_slot else set(),
+			parents={change.name} if change.ended else set(),
+		)
+		if narrow.jobs or narrow.job_types or narrow.parents:
+			targets.setdefault(change.organization, Target()).merge(narrow)
+	for organization in sorted(targets):
+		dispatch_now(organization, targets[organization])
 
-	With no narrowing arguments every Pending job of the organization is considered; with them only
-	the named jobs, the jobs of the named types and the dependents of the named parents are, which
-	keeps the dispatch that follows every submission and completion cheap on a long backlog.
-	"""
-	targets: dict[str, Target] | None = frappe.flags.get(_FLAG)
+
+def schedule(organization: str) -> None:
+	"""Dispatch every Pending job of ``organization`` once the current transaction has committed."""
+	targets: set[str] | None = frappe.flags.get(_FLAG)
 	if targets is None:
-		targets = frappe.flags[_FLAG] = {}
+		targets = frappe.flags[_FLAG] = set()
 		frappe.db.after_commit.add(_run_scheduled)
 		frappe.db.after_rollback.add(_forget_scheduled)
-	narrow = Target(jobs=set(jobs), job_types=set(job_types), parents=set(parents))
-	narrow.everything = not (narrow.jobs or narrow.job_types or narrow.parents)
-	targets.setdefault(organization, Target()).merge(narrow)
+	targets.add(organization)
 
 
 def _forget_scheduled() -> None:
@@ -85,9 +101,8 @@ def _forget_scheduled() -> None:
 
 
 def _run_scheduled() -> None:
-	targets = frappe.flags.pop(_FLAG, None) or {}
-	for organization in sorted(targets):
-		dispatch_now(organization, targets[organization])
+	for organization in sorted(frappe.flags.pop(_FLAG, None) or ()):
+		dispatch_now(organization)
 
 
 def dispatch_now(organization: str, target: Target | None = None) -> int:
@@ -114,7 +129,9 @@ def dispatch_org(
 	"""Queue what may run now for one organization; returns how many jobs were queued."""
 	target = target or Target(everything=True)
 	org_status = frappe.db.sql(
-		"SELECT status FROM `tabOrganization` WHERE name = %s FOR UPDATE", (organization,), pluck=True
+		"SELECT status FROM `tabOrganization` WHERE name = %(org)s FOR UPDATE",
+		{"org": organization},
+		pluck=True,
 	)
 	slots = _type_slots(organization, None if target.everything else target.job_types)
 	open_types = {name: row.cap - row.used for name, row in slots.items() if row.used < row.cap}
@@ -146,7 +163,7 @@ def _caps_taken(organization: str, target: Target) -> bool:
 			(SELECT COUNT(*) FROM `tabBackground Job Dependency` d WHERE d.parent IN %(jobs)s) AS with_parents
 		FROM `tabJob Type` t
 		WHERE t.enabled = 1 AND t.name IN (SELECT job_type FROM `tabBackground Job` WHERE name IN %(jobs)s)""",
-		{"org": organization, "jobs": tuple(target.jobs)},
+		{"org": organization, "jobs": tuple(target.jobs), **_STATUS_VALUES},
 		as_dict=True,
 	)
 	if any(row.with_parents for row in rows):
@@ -208,8 +225,8 @@ def on_organization_update(doc: Any, method: str | None = None) -> None:
 def organizations_with_pending(limit: int = config.SWEEP_BATCH_SIZE) -> list[str]:
 	return frappe.db.sql(
 		"""SELECT DISTINCT organization FROM `tabBackground Job`
-		WHERE status = 'Pending' ORDER BY organization LIMIT %s""",
-		(limit,),
+		WHERE status = %(pending)s ORDER BY organization LIMIT %(limit)s""",
+		{"limit": limit, **_STATUS_VALUES},
 		pluck=True,
 	)
 
@@ -221,12 +238,12 @@ def organizations_with_pending(limit: int = config.SWEEP_BATCH_SIZE) -> list[str
 # dependency table on each dispatch).
 _NO_WAITING_PARENT = """(SELECT COUNT(*) FROM `tabBackground Job Dependency` w
 	JOIN `tabBackground Job` wp ON wp.name = w.depends_on
-	WHERE w.parent = j.name AND (wp.status IN ('Pending', 'Queued', 'Running')
-		OR (wp.status IN ('Failed', 'Timed Out') AND wp.next_retry_at IS NOT NULL))) = 0"""
-_PENDING_COLUMNS = """j.name, j.status, j.organization, j.job_type, j.submitted_by, j.priority, j.retry_count,
-	j.timeout_seconds, j.worker, j.creation,
-	(SELECT COUNT(*) FROM `tabBackground Job Dependency` pc WHERE pc.parent = j.name) AS parent_count"""
-_SCOPE_EVERYTHING = """(job_type IN %(open)s OR name IN (
+	WHERE w.parent = j.name AND (wp.status IN %(active)s
+		OR (wp.status IN %(retry_waiting)s AND wp.next_retry_at IS NOT NULL))) = 0"""
+_PARENT_COUNT = (
+	"(SELECT COUNT(*) FROM `tabBackground Job Dependency` pc WHERE pc.parent = j.name) AS parent_count",
+)
+_SCOPE_EVERYTHING = """(j.job_type IN %(open)s OR j.name IN (
 	SELECT d.parent FROM `tabBackground Job Dependency` d
 	JOIN `tabBackground Job` p ON p.name = d.depends_on WHERE p.status IN %(blocked)s))"""
 
@@ -247,30 +264,23 @@ def _pending_jobs(
 
 
 def _pending_everywhere(organization: str, open_types: list[str], limit: int) -> list[frappe._dict]:
-	return frappe.db.sql(
-		f"""SELECT {_PENDING_COLUMNS} FROM `tabBackground Job` j
-		WHERE status = 'Pending' AND organization = %(org)s AND {_SCOPE_EVERYTHING}
-			AND {_NO_WAITING_PARENT}
-		ORDER BY {_BY_PRIORITY}
-		LIMIT %(limit)s""",
-		{
-			"org": organization,
-			"limit": limit,
-			"open": tuple(open_types) or _NONE,
-			"blocked": tuple(sorted(dependencies.FAILED_FOR_GOOD)),
-			**_PRIORITY_VALUES,
-		},
-		as_dict=True,
+	return state.select(
+		f"j.status = %(pending)s AND j.organization = %(org)s AND {_SCOPE_EVERYTHING} AND {_NO_WAITING_PARENT}",
+		{"org": organization, "open": tuple(open_types) or _NONE, **_STATUS_VALUES, **_PRIORITY_VALUES},
+		order_by=_BY_PRIORITY,
+		limit=limit,
+		extra_columns=_PARENT_COUNT,
 	)
 
 
 def _pending_named(organization: str, target: Target, limit: int) -> list[frappe._dict]:
 	"""The target's own jobs (by primary key) and its parents' dependents (by the `depends_on` index)."""
-	ready = f"j.status = 'Pending' AND j.organization = %(org)s AND {_NO_WAITING_PARENT}"
+	ready = f"j.status = %(pending)s AND j.organization = %(org)s AND {_NO_WAITING_PARENT}"
+	columns = ", ".join((state.ROW_SELECT, *_PARENT_COUNT))
 	return frappe.db.sql(
-		f"""SELECT {_PENDING_COLUMNS} FROM `tabBackground Job` j WHERE j.name IN %(jobs)s AND {ready}
+		f"""SELECT {columns} FROM `tabBackground Job` j WHERE j.name IN %(jobs)s AND {ready}
 		UNION
-		SELECT {_PENDING_COLUMNS} FROM `tabBackground Job Dependency` d
+		SELECT {columns} FROM `tabBackground Job Dependency` d
 		JOIN `tabBackground Job` j ON j.name = d.parent
 		WHERE d.depends_on IN %(parents)s AND {ready}
 		ORDER BY {_BY_PRIORITY}
@@ -280,6 +290,7 @@ def _pending_named(organization: str, target: Target, limit: int) -> list[frappe
 			"jobs": tuple(target.jobs) or _NONE,
 			"parents": tuple(target.parents) or _NONE,
 			"limit": limit,
+			**_STATUS_VALUES,
 			**_PRIORITY_VALUES,
 		},
 		as_dict=True,
@@ -290,18 +301,14 @@ def _next_of_type(organization: str, job_type: str, count: int) -> list[frappe._
 	"""The next ``count`` ready jobs of each priority of one type, in (status, organization, job_type,
 	priority, creation) index order: each read stops after ``count`` rows instead of sorting the
 	whole backlog."""
-	branch = f"""(SELECT {_PENDING_COLUMNS} FROM `tabBackground Job` j
-		WHERE status = 'Pending' AND organization = %(org)s AND job_type = %(type)s AND priority = %({{0}})s
-			AND {_NO_WAITING_PARENT}
-		ORDER BY creation LIMIT %(count)s)"""
+	columns = ", ".join((state.ROW_SELECT, *_PARENT_COUNT))
+	branch = f"""(SELECT {columns} FROM `tabBackground Job` j
+		WHERE j.status = %(pending)s AND j.organization = %(org)s AND j.job_type = %(type)s
+			AND j.priority = %({{0}})s AND {_NO_WAITING_PARENT}
+		ORDER BY j.creation LIMIT %(count)s)"""
 	return frappe.db.sql(
 		" UNION ALL ".join(branch.format(key) for key in _PRIORITY_VALUES),
-		{
-			"org": organization,
-			"type": job_type,
-			"count": count,
-			**_PRIORITY_VALUES,
-		},
+		{"org": organization, "type": job_type, "count": count, **_STATUS_VALUES, **_PRIORITY_VALUES},
 		as_dict=True,
 	)
 
@@ -315,7 +322,7 @@ def _type_slots(organization: str, names: Iterable[str] | None) -> dict[str, fra
 	rows = frappe.db.sql(
 		f"""SELECT t.name, t.max_running_per_org AS cap, t.queue, {_SLOTS_USED} AS used
 		FROM `tabJob Type` t WHERE t.enabled = 1 {condition}""",
-		{"org": organization, "names": tuple(names or ())},
+		{"org": organization, "names": tuple(names or ()), **_STATUS_VALUES},
 		as_dict=True,
 	)
 	for row in rows:

@@ -9,43 +9,37 @@ Contract:
   makes this hold under concurrency: a second identical insert waits for the first transaction and
   then finds its job (or takes the slot if the first rolled back).
 - Jobs of organizations the user may not see are reported exactly like missing ones.
+- Admission (rate limit, queued cap, Redis reachable) is ``admission.Admission``'s; cancellation is
+  ``cancellation.request``'s; a person's retry starts a fresh retry budget (``outcome.fresh_budget``).
+  What a new or retried job causes (its dispatch) follows from its status change (``state``).
 """
 
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any, NoReturn
+from typing import Any
 
 import frappe
 from frappe import _
 from frappe.utils import now_datetime
 
 from dartwing.dartwing_core.background_jobs import (
-	admission,
+	cancellation,
 	config,
 	dependencies,
-	dispatcher,
+	outcome,
 	permissions,
 	state,
 )
-from dartwing.dartwing_core.background_jobs.hashing import canonical_json, hash_canonical
-from dartwing.dartwing_core.background_jobs.transitions import (
-	CANCELABLE,
-	RETRYABLE_BY_USER,
-	JobStatus,
+from dartwing.dartwing_core.background_jobs.admission import Admission
+from dartwing.dartwing_core.background_jobs.errors import (  # raised by submit_job
+	JobSubmissionUnavailable,
+	QueueFull,
+	TooManyJobs,
 )
+from dartwing.dartwing_core.background_jobs.hashing import canonical_json, hash_canonical
+from dartwing.dartwing_core.background_jobs.transitions import RETRYABLE_BY_USER, JobStatus
 
 JOB = "Background Job"
-TooManyJobs = admission.TooManyJobs  # raised by submit_job; defined beside the rate limit
-
-
-class JobSubmissionUnavailable(frappe.ValidationError):
-	"""The queue service cannot be reached; nothing was written. Try again later."""
-
-	http_status_code = 503
-
-
-class QueueFull(frappe.ValidationError):
-	http_status_code = 429
 
 
 def submit_job(
@@ -67,9 +61,9 @@ def submit_job(
 	existing = _find_duplicate(key, settings)
 	if existing:
 		return _deduplicated(existing)
-	admitted = _admit(organization, settings)
-	_check_queue_cap(organization, settings, admitted)
-	return _insert_job(settings, organization, params_json, priority, parents, key, admitted.slot)
+	admitted = Admission.admit(organization, settings)
+	admitted.check_cap()
+	return _insert_job(settings, organization, params_json, priority, parents, key, admitted)
 
 
 def get_job_for_user(job_id: str, *, action: str = "read", for_update: bool = False) -> frappe._dict:
@@ -87,41 +81,32 @@ def cancel_job(job_id: str) -> frappe._dict:
 
 	The row is read with a lock, so the status decided on here cannot change before the write.
 	"""
-	job = get_job_for_user(job_id, action="manage", for_update=True)
-	if job.status not in CANCELABLE:
-		frappe.throw(
-			_("Job {0} is {1} and cannot be canceled").format(job_id, job.status), frappe.ValidationError
-		)
-	if job.status == JobStatus.RUNNING.value:
-		return _request_running_cancel(job)
-	state.transition(
-		job,
-		JobStatus.CANCELED,
-		message=_("Canceled by {0}").format(frappe.session.user),
-		updates=state.canceled_updates(job),
-	)
-	if job.status == JobStatus.QUEUED.value:
-		frappe.db.after_commit.add(lambda: _remove_from_rq(job.rq_job_id))
-	return frappe._dict(job=job.name, status=JobStatus.CANCELED.value, cancel_requested=False)
+	return cancellation.request(get_job_for_user(job_id, action="manage", for_update=True))
 
 
-def retry_job(job_id: str, *, by_admin: bool = False) -> frappe._dict:
-	"""Put a Failed, Timed Out, Canceled or Dead Letter job back to Pending with a fresh retry budget."""
-	if by_admin:
-		job = state.load(job_id, for_update=True)
-	else:
-		job = get_job_for_user(job_id, action="manage", for_update=True)
+def retry_job(job_id: str) -> frappe._dict:
+	"""A person who may manage the job puts it back to Pending with a fresh retry budget."""
+	return _restart(get_job_for_user(job_id, action="manage", for_update=True))
+
+
+def retry_job_as_admin(job_id: str) -> frappe._dict:
+	"""A System Manager retries any organization's job (the dead letter queue's retry)."""
+	if not permissions.is_unrestricted():
+		frappe.throw(_("Only a System Manager may retry any organization's job"), frappe.PermissionError)
+	job = state.load(job_id, for_update=True)
 	if not job:
 		frappe.throw(_("Background Job {0} not found").format(job_id), frappe.DoesNotExistError)
+	return _restart(job)
+
+
+def _restart(job: frappe._dict) -> frappe._dict:
+	"""Failed, Timed Out, Canceled or Dead Letter (locked by the caller) → Pending, with a fresh budget."""
 	if job.status not in RETRYABLE_BY_USER:
 		frappe.throw(
-			_("Job {0} is {1} and cannot be retried").format(job_id, job.status), frappe.ValidationError
+			_("Job {0} is {1} and cannot be retried").format(job.name, job.status), frappe.ValidationError
 		)
-	# Attempt numbers keep counting (the log never repeats one); the budget starts afresh from here.
-	retries = int(job.retry_count or 0) + 1
 	updates = {
-		"retry_count": retries,
-		"max_retries": retries + _job_type_retry_budget(job.job_type),
+		**outcome.fresh_budget(job, _job_type_retry_budget(job.job_type)),
 		"next_retry_at": None,
 		"cancel_requested": 0,
 		"canceled_at": None,
@@ -132,7 +117,6 @@ def retry_job(job_id: str, *, by_admin: bool = False) -> frappe._dict:
 	}
 	message = _("Retried by {0}").format(frappe.session.user)
 	state.transition(job, JobStatus.PENDING, message=message, updates=updates)  # the row is locked
-	dispatcher.schedule(job.organization, jobs=[job.name])
 	return frappe._dict(job=job.name, status=JobStatus.PENDING.value)
 
 
@@ -199,13 +183,6 @@ def _validate_priority(priority: Any) -> str:
 	return priority
 
 
-def _refuse_unavailable() -> NoReturn:
-	frappe.log_error(title="Job submission: queue service unavailable")
-	frappe.throw(
-		_("Job submission temporarily unavailable. Please try again shortly."), JobSubmissionUnavailable
-	)
-
-
 def _find_duplicate(key: str, settings: frappe._dict) -> frappe._dict | None:
 	window = int(settings.dedup_window_seconds or 0)
 	if window <= 0:
@@ -232,37 +209,6 @@ def _deduplicated(row: frappe._dict, *, locking: bool = False) -> "frappe.model.
 	return doc
 
 
-def _admit(organization: str, settings: frappe._dict) -> admission.Admission:
-	"""Rate limit and waiting bound, in Redis: also the check, before anything is written, that the
-	queue service is reachable. A rate slot taken is given back if the transaction rolls back."""
-	try:
-		return admission.admit(organization, settings)
-	except frappe.ValidationError:
-		raise
-	except Exception:
-		_refuse_unavailable()
-
-
-def _check_queue_cap(organization: str, settings: frappe._dict, admitted: admission.Admission) -> None:
-	cap = int(settings.max_queued_per_org or config.DEFAULT_MAX_QUEUED_PER_ORG)
-	if admission.bound_allows(admitted, cap):
-		return  # far below the cap: no need to count the backlog
-	waiting = frappe.db.sql(
-		"""SELECT COUNT(*) FROM `tabBackground Job`
-		WHERE status IN ('Pending', 'Queued') AND organization = %s AND job_type = %s""",
-		(organization, settings.name),
-	)[0][0]
-	if waiting >= cap:
-		admission.give_back(admitted.slot)
-		frappe.throw(
-			_("Queue full: {0} already has {1} {2} jobs waiting").format(
-				organization, waiting, settings.name
-			),
-			QueueFull,
-		)
-	admission.remember_waiting(organization, settings.name, admitted, waiting)
-
-
 def _insert_job(
 	settings: frappe._dict,
 	organization: str,
@@ -270,7 +216,7 @@ def _insert_job(
 	priority: str,
 	parents: list[str],
 	key: str,
-	slot: admission.Slot | None,
+	admitted: Admission,
 ) -> "frappe.model.document.Document":
 	doc = frappe.get_doc(
 		{
@@ -288,6 +234,7 @@ def _insert_job(
 			),
 			"timeout_seconds": int(settings.timeout_seconds or config.DEFAULT_TIMEOUT_SECONDS),
 			"retry_count": 0,
+			"budget_start": 0,
 			"depends_on": [{"depends_on": parent} for parent in parents],
 		}
 	)
@@ -306,33 +253,8 @@ def _insert_job(
 		)
 		if not existing:
 			raise
-		admission.give_back(slot)  # no new job after all
+		admitted.release()  # no new job after all
 		return _deduplicated(existing[0], locking=True)
-	state.write_log(doc.as_dict(), None, JobStatus.PENDING, message=_("Submitted"), attempt=1)
-	dispatcher.schedule(organization, jobs=[doc.name])
+	state.record_creation(doc.as_dict(), message=_("Submitted"))
 	doc.flags.deduplicated = False
 	return doc
-
-
-def _request_running_cancel(job: frappe._dict) -> frappe._dict:
-	"""Flag a Running job (locked by the caller); its worker stops it at the next checkpoint."""
-	if not job.cancel_requested:
-		frappe.db.sql(
-			"""UPDATE `tabBackground Job` SET cancel_requested = 1, canceled_by = %s, canceled_at = %s
-			WHERE name = %s AND status = 'Running'""",
-			(frappe.session.user, now_datetime(), job.name),
-		)
-	return frappe._dict(job=job.name, status=job.status, cancel_requested=True)
-
-
-def _remove_from_rq(rq_job_id: str | None) -> None:
-	"""Best effort: the claim's compare-and-set already keeps a canceled job from running."""
-	if not rq_job_id:
-		return
-	from frappe.utils.background_jobs import get_redis_conn
-	from rq.job import Job
-
-	try:
-		Job.fetch(rq_job_id, connection=get_redis_conn()).cancel()
-	except Exception:
-		frappe.logger("dartwing.jobs").info(f"RQ job {rq_job_id} already gone when canceling")

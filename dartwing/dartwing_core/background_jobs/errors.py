@@ -1,10 +1,15 @@
-"""Exceptions handlers raise to steer the engine, and the ones the engine raises into handlers.
+"""Every exception of the engine: those handlers raise to steer it, those it raises into handlers, and
+those a refused submission raises to its caller.
 
-Contract: pure (no frappe). `TransientError` asks for a retry (optionally not before `retry_after`
-seconds), `PermanentError` sends the job to Dead Letter at once. `JobCanceled` and `JobTimedOut` are
-raised inside a running handler by the engine; they derive from Exception, not JobError, so a handler's
-`except JobError` never swallows them.
+Contract: needs only Frappe's exception classes (``frappe.exceptions``: no site, no database), so the
+pure modules that use it stay testable without either. `TransientError` asks for a retry (optionally
+not before `retry_after` seconds), `PermanentError` sends the job to Dead Letter at once. `JobCanceled`
+and `JobTimedOut` are raised inside a running handler by the engine; they derive from Exception, not
+JobError, so a handler's `except JobError` never swallows them. The admission errors derive from
+`frappe.ValidationError` and carry the HTTP status Frappe answers with.
 """
+
+from frappe.exceptions import ValidationError
 
 
 class JobError(Exception):
@@ -35,3 +40,21 @@ class JobTimedOut(Exception):
 
 class WorkerLost(TransientError):
 	"""The worker running the job stopped heartbeating (killed, crashed, host lost)."""
+
+
+class TooManyJobs(ValidationError):
+	"""The Job Type's submission rate limit for the organization is reached."""
+
+	http_status_code = 429
+
+
+class QueueFull(ValidationError):
+	"""The organization already has the Job Type's cap of waiting jobs."""
+
+	http_status_code = 429
+
+
+class JobSubmissionUnavailable(ValidationError):
+	"""The queue service cannot be reached; nothing was written. Try again later."""
+
+	http_status_code = 503

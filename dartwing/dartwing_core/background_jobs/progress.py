@@ -4,7 +4,9 @@ Contract:
 - Events go only to Frappe's permission-checked rooms: ``doc:Background Job/<job>``,
   ``doc:Organization/<org>`` and ``user:<submitter>``. The organization is always read from the job
   row, never taken from a caller, so an event cannot be steered into another tenant's room.
-- ``job_status_changed`` is published after commit (a rolled-back change is never announced).
+- ``job_status_changed`` is published by ``announce``, a consequence of status changes
+  (``state.ON_TRANSITION``) run after their commit: a rolled-back change is never announced. A new
+  job's first status is not announced (its submitter has the reply).
 - ``job_progress`` is published by the worker's side channel right after it commits the stored
   progress, so a late subscriber reads the same value from the job.
 - ``ProgressThrottle`` is pure: first update at once, then at most one per window carrying the
@@ -70,19 +72,24 @@ def publish(event: str, job: Mapping[str, Any], message: Mapping[str, Any], *, a
 		frappe.publish_realtime(event, dict(message), room=room, after_commit=after_commit)
 
 
-def publish_status_changed(job: Mapping[str, Any], from_status: Any, to_status: Any, *, message: str) -> None:
-	payload = {
-		"job": job["name"],
-		"job_type": job.get("job_type"),
-		"organization": job["organization"],
-		"from": getattr(from_status, "value", from_status),
-		"to": getattr(to_status, "value", to_status),
-		"message": message,
-		"error_type": job.get("error_type"),
-		"output_reference": job.get("output_reference"),
-		"time": now_datetime().isoformat(),
-	}
-	publish(JOB_STATUS_CHANGED, job, payload, after_commit=True)
+def announce(changes: list[Any]) -> None:
+	"""After a commit: one ``job_status_changed`` per committed status change (``state.Change``)."""
+	for change in changes:
+		if change.from_status is None:
+			continue
+		job = change.job
+		payload = {
+			"job": job["name"],
+			"job_type": job.get("job_type"),
+			"organization": job["organization"],
+			"from": change.from_status.value,
+			"to": change.to_status.value,
+			"message": change.message,
+			"error_type": job.get("error_type"),
+			"output_reference": job.get("output_reference"),
+			"time": now_datetime().isoformat(),
+		}
+		publish(JOB_STATUS_CHANGED, job, payload, after_commit=False)
 
 
 def publish_progress(job: Mapping[str, Any], percent: float, text: str) -> None:

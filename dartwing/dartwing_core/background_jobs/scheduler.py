@@ -3,7 +3,8 @@
 Contract: every sweep is idempotent, bounded per run (``SWEEP_BATCH_SIZE`` / ``PURGE_BATCH_SIZE``) and
 safe to run on two scheduler processes at once, because each job is moved only through the
 compare-and-set in ``state.transition`` (the second sweeper's change simply does not apply).
-Each sweep commits its own work; one failing sweep is logged and does not stop the others.
+Each sweep commits its own work; one failing sweep is logged and does not stop the others. What a
+moved job causes (its dispatch) follows from its status change (``state.ON_TRANSITION``).
 """
 
 from collections.abc import Callable
@@ -13,11 +14,13 @@ import frappe
 from frappe import _
 from frappe.utils import now_datetime
 
-from dartwing.dartwing_core.background_jobs import config, dispatcher, executor, state
+from dartwing.dartwing_core.background_jobs import config, dispatcher, outcome, state
 from dartwing.dartwing_core.background_jobs.errors import WorkerLost
-from dartwing.dartwing_core.background_jobs.transitions import FINAL, JobStatus
+from dartwing.dartwing_core.background_jobs.transitions import FINAL, RETRY_WAITING, JobStatus
 
-_FINAL = tuple(sorted(status.value for status in FINAL))
+_STATUSES = state.status_values(
+	final=FINAL, retry_waiting=RETRY_WAITING, running=JobStatus.RUNNING, queued=JobStatus.QUEUED
+)
 LIVE_RQ_STATUSES = frozenset({"queued", "started", "deferred", "scheduled"})
 
 
@@ -40,9 +43,7 @@ def _run_isolated(sweep: Callable[[], int]) -> None:
 
 def retry_due_jobs(limit: int = config.SWEEP_BATCH_SIZE) -> int:
 	"""Failed / Timed Out jobs whose ``next_retry_at`` has come go back to Pending, then dispatch."""
-	jobs = _select(
-		"status IN ('Failed', 'Timed Out') AND next_retry_at <= %(now)s ORDER BY next_retry_at", limit
-	)
+	jobs = _select("j.status IN %(retry_waiting)s AND j.next_retry_at <= %(now)s", "j.next_retry_at", limit)
 	moved = 0
 	for job in jobs:
 		attempt = int(job.retry_count or 0) + 1
@@ -50,7 +51,6 @@ def retry_due_jobs(limit: int = config.SWEEP_BATCH_SIZE) -> int:
 		if state.transition(
 			job, JobStatus.PENDING, message=message, updates={"retry_count": attempt, "next_retry_at": None}
 		):
-			dispatcher.schedule(job.organization, jobs=[job.name])
 			moved += 1
 	return moved
 
@@ -62,7 +62,8 @@ def recover_stale_jobs(limit: int = config.SWEEP_BATCH_SIZE, stale_after: float 
 	)
 	threshold = now_datetime() - timedelta(seconds=stale_after)
 	jobs = _select(
-		"status = 'Running' AND heartbeat_at < %(threshold)s ORDER BY heartbeat_at",
+		"j.status = %(running)s AND j.heartbeat_at < %(threshold)s",
+		"j.heartbeat_at",
 		limit,
 		threshold=threshold,
 	)
@@ -77,7 +78,7 @@ def recover_stale_jobs(limit: int = config.SWEEP_BATCH_SIZE, stale_after: float 
 		):
 			continue
 		lost = WorkerLost(_("No heartbeat from worker {0} since {1}").format(job.worker, job.heartbeat_at))
-		if _isolated(lambda job=job, lost=lost: executor.record_failure(job, lost, traceback_text="")):
+		if _isolated(lambda job=job, lost=lost: outcome.record_failure(job, lost)):
 			recovered += 1
 	return recovered
 
@@ -102,7 +103,7 @@ def requeue_lost_jobs(
 
 	threshold = now_datetime() - timedelta(seconds=grace_seconds)
 	jobs = _select(
-		"status = 'Queued' AND enqueued_at < %(threshold)s ORDER BY enqueued_at", limit, threshold=threshold
+		"j.status = %(queued)s AND j.enqueued_at < %(threshold)s", "j.enqueued_at", limit, threshold=threshold
 	)
 	connection = get_redis_conn()
 	moved = 0
@@ -110,7 +111,6 @@ def requeue_lost_jobs(
 		if _rq_job_alive(connection, job.rq_job_id):
 			continue
 		if state.transition(job, JobStatus.PENDING, message=_("Its RQ job was lost; dispatching again")):
-			dispatcher.schedule(job.organization, jobs=[job.name])
 			moved += 1
 	return moved
 
@@ -129,7 +129,7 @@ def purge_old_jobs(days: int | None = None) -> int:
 		names = frappe.db.sql_list(
 			"""SELECT name FROM `tabBackground Job`
 			WHERE status IN %(final)s AND completed_at < %(cutoff)s ORDER BY completed_at LIMIT %(limit)s""",
-			{"final": _FINAL, "cutoff": cutoff, "limit": config.PURGE_BATCH_SIZE},
+			{"final": _STATUSES["final"], "cutoff": cutoff, "limit": config.PURGE_BATCH_SIZE},
 		)
 		if not names:
 			break
@@ -142,14 +142,9 @@ def purge_old_jobs(days: int | None = None) -> int:
 	return deleted
 
 
-def _select(condition: str, limit: int, **values: object) -> list[frappe._dict]:
-	return frappe.db.sql(
-		f"""SELECT name, status, organization, job_type, submitted_by, priority, retry_count, max_retries,
-			timeout_seconds, queue, rq_job_id, worker, heartbeat_at, cancel_requested, canceled_by,
-			canceled_at, attempts
-		FROM `tabBackground Job` WHERE {condition} LIMIT %(limit)s""",
-		{"now": now_datetime(), "limit": limit, **values},
-		as_dict=True,
+def _select(condition: str, order_by: str, limit: int, **values: object) -> list[frappe._dict]:
+	return state.select(
+		condition, {"now": now_datetime(), **_STATUSES, **values}, order_by=order_by, limit=limit
 	)
 
 

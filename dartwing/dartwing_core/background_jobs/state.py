@@ -1,24 +1,33 @@
-"""The one door through which a Background Job changes status.
+"""The one door through which a Background Job changes status, and the list of what a change causes.
 
 Contract:
 - ``transition()`` is the only code that writes ``status``. It checks the transition table
   (``transitions.py``), applies the change as a compare-and-set in SQL
-  (``UPDATE … WHERE name=%s AND status=%s``), writes the Job Execution Log row, and queues the
-  ``job_status_changed`` event for after commit. A worker, a canceler and a sweeper racing on one job
-  can never both win: the loser gets ``False`` and changes nothing.
+  (``UPDATE … WHERE name=%s AND status=%s``), writes the Job Execution Log row and returns the
+  ``Change``. A worker, a canceler and a sweeper racing on one job can never both win: the loser gets
+  ``None`` and changes nothing. ``record_creation()`` is the same door for a new job's first status.
 - It never commits: the change is part of the caller's transaction.
-- When a job leaves the set of jobs holding a running slot, or ends for good, the organization's
-  dispatch and the dependency cascade are scheduled for after commit (``dispatcher.schedule``).
+- What a change causes is listed once, in ``ON_TRANSITION``: the admission bookkeeping at once (it
+  only ever over-counts, so a rollback is harmless), and, only if the transaction commits, the
+  ``job_status_changed`` event and the dispatch follow-ups (free slots, ready dependents, jobs back to
+  Pending), given every change of the transaction at once. A rolled-back change is never announced
+  and dispatches nothing.
+- The engine's row (``JobRow``) is read here only: ``load`` for one job, ``select`` for sweeps and
+  dispatch, always the columns of ``ROW_COLUMNS``.
 """
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, TypedDict
 
 import frappe
 from frappe.utils import now_datetime
 
-from dartwing.dartwing_core.background_jobs import admission, progress
-from dartwing.dartwing_core.background_jobs.transitions import JobStatus, check_transition
+from dartwing.dartwing_core.background_jobs.transitions import (
+	SLOT_HOLDING,
+	JobStatus,
+	check_transition,
+)
 
 JOB = "Background Job"
 LOG = "Job Execution Log"
@@ -38,6 +47,7 @@ UPDATABLE_COLUMNS = frozenset(
 		"cancel_requested",
 		"retry_count",
 		"max_retries",
+		"budget_start",
 		"next_retry_at",
 		"progress",
 		"progress_message",
@@ -52,7 +62,95 @@ UPDATABLE_COLUMNS = frozenset(
 )
 # Extra compare-and-set conditions a caller may add (for example the claiming RQ job id).
 GUARD_COLUMNS = frozenset({"rq_job_id", "cancel_requested"})
-SLOT_HOLDING = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
+
+
+class JobRow(TypedDict, total=False):
+	"""The engine's view of a Background Job: what it decides on (``ROW_COLUMNS``, read as a frappe._dict)."""
+
+	name: str
+	status: str
+	organization: str
+	job_type: str
+	submitted_by: str
+	priority: str
+	creation: Any
+	retry_count: int
+	max_retries: int
+	budget_start: int
+	timeout_seconds: int
+	queue: str
+	rq_job_id: str | None
+	worker: str | None
+	cancel_requested: int
+	canceled_by: str | None
+	canceled_at: Any
+	started_at: Any
+	heartbeat_at: Any
+	next_retry_at: Any
+	attempts: str | None
+	dedup_key: str | None
+	parameters: str | None  # only with ``load(with_parameters=True)``
+
+
+ROW_COLUMNS = tuple(column for column in JobRow.__annotations__ if column != "parameters")
+# The row as SQL select list over alias `j`, for queries that compose it (a UNION, say).
+ROW_SELECT = ", ".join(f"j.`{column}`" for column in ROW_COLUMNS)
+
+
+@dataclass(frozen=True)
+class Change:
+	"""One committed-to-be status change: the job as it is after it (``job``), from and to."""
+
+	job: Mapping[str, Any]
+	from_status: JobStatus | None
+	to_status: JobStatus
+	message: str = ""
+
+	@property
+	def name(self) -> str:
+		return self.job["name"]
+
+	@property
+	def organization(self) -> str:
+		return self.job["organization"]
+
+	@property
+	def job_type(self) -> str:
+		return self.job["job_type"]
+
+	@property
+	def frees_slot(self) -> bool:
+		return self.from_status in SLOT_HOLDING and self.to_status not in SLOT_HOLDING
+
+	@property
+	def ended(self) -> bool:
+		return self.to_status in (JobStatus.COMPLETED, JobStatus.CANCELED, JobStatus.DEAD_LETTER)
+
+	@property
+	def entered_pending(self) -> bool:
+		return self.to_status is JobStatus.PENDING
+
+	@property
+	def rejoined_queue(self) -> bool:
+		"""Back to Pending without a new admission (a retry), so the waiting backlog grew by one."""
+		return self.to_status is JobStatus.PENDING and self.from_status not in (None, JobStatus.QUEUED)
+
+
+@dataclass(frozen=True)
+class Consequence:
+	phase: Literal["at_once", "after_commit"]
+	method: str  # dotted path, as Frappe names hooks: its module may itself change statuses
+
+
+# Everything a status change causes, in order. The methods take a list of changes: the one just made
+# ("at_once"), or the transaction's, in the order they were made ("after_commit"). Each is isolated:
+# one failing is logged and the others still run.
+ON_TRANSITION: tuple[Consequence, ...] = (
+	# the waiting backlog's upper bound grows before the job can be seen Pending by anyone
+	Consequence("at_once", "dartwing.dartwing_core.background_jobs.admission.on_transitions"),
+	Consequence("after_commit", "dartwing.dartwing_core.background_jobs.progress.announce"),
+	Consequence("after_commit", "dartwing.dartwing_core.background_jobs.dispatcher.follow_up"),
+)
 
 
 def transition(
@@ -63,11 +161,11 @@ def transition(
 	updates: Mapping[str, Any] | None = None,
 	guard: Mapping[str, Any] | None = None,
 	actor: str | None = None,
-) -> bool:
-	"""Move ``job`` (a row with name, status, organization, submitted_by, retry_count) to ``to_status``.
+) -> Change | None:
+	"""Move ``job`` (a ``JobRow``) to ``to_status``.
 
-	Returns True when this call made the change, False when the job was no longer in
-	``job["status"]`` (someone else won). Raises ``InvalidTransition`` for a move the table forbids.
+	Returns the ``Change`` when this call made it, None when the job was no longer in ``job["status"]``
+	(someone else won). Raises ``InvalidTransition`` for a move the table forbids.
 	"""
 	from_status = JobStatus(job["status"])
 	to_status = JobStatus(to_status)
@@ -76,7 +174,7 @@ def transition(
 	_check_columns(updates, UPDATABLE_COLUMNS)
 	_check_columns(guard or {}, GUARD_COLUMNS)
 	if not _compare_and_set(job["name"], from_status, to_status, updates, guard or {}):
-		return False
+		return None
 	attempt = int(updates.get("retry_count", job.get("retry_count") or 0)) + 1
 	write_log(
 		job,
@@ -87,24 +185,17 @@ def transition(
 		actor=actor,
 		worker=updates.get("worker"),
 	)
-	progress.publish_status_changed({**job, **updates}, from_status, to_status, message=message)
-	if to_status is JobStatus.PENDING and from_status is not JobStatus.QUEUED:
-		admission.note_back_in_queue(job["organization"], job["job_type"])  # a retry rejoins the queue
-	_schedule_follow_ups(job, from_status, to_status)
-	return True
+	change = Change({**job, **updates, "status": to_status.value}, from_status, to_status, message)
+	_caused(change)
+	return change
 
 
-def canceled_updates(job: Mapping[str, Any] | None = None) -> dict[str, Any]:
-	"""Columns set when a job ends Canceled: who and when (kept from the request if there was one)."""
-	now = now_datetime()
-	job = job or {}
-	return {
-		"canceled_at": job.get("canceled_at") or now,
-		"canceled_by": job.get("canceled_by") or frappe.session.user,
-		"completed_at": now,
-		"next_retry_at": None,
-		"dedup_key": None,
-	}
+def record_creation(job: Mapping[str, Any], *, message: str) -> Change:
+	"""A new job's first status (Pending), inserted by the caller: its log row and its consequences."""
+	write_log(job, None, JobStatus.PENDING, message=message, attempt=1)
+	change = Change(job, None, JobStatus.PENDING, message)
+	_caused(change)
+	return change
 
 
 def write_log(
@@ -117,7 +208,7 @@ def write_log(
 	actor: str | None = None,
 	worker: str | None = None,
 ) -> None:
-	"""Append one row to the Job Execution Log (also used for a job's creation).
+	"""Append one row to the Job Execution Log.
 
 	The row is built here from the job row this module just changed, so it goes in with ``db_insert``
 	(no controller hooks, no link checks): every job goes through several transitions.
@@ -140,18 +231,43 @@ def write_log(
 
 
 def load(job_name: str, *, for_update: bool = False, with_parameters: bool = False) -> frappe._dict | None:
-	"""The columns the engine decides on (and the parameters, for the worker that runs the job), or
-	None when the job does not exist."""
+	"""The job's ``JobRow`` (and its parameters, for the worker that runs it), or None when it does not
+	exist."""
 	rows = frappe.db.sql(
-		f"""SELECT name, status, organization, job_type, submitted_by, priority, retry_count,
-			max_retries, timeout_seconds, queue, rq_job_id, worker, cancel_requested, canceled_by,
-			canceled_at, started_at, heartbeat_at, next_retry_at, attempts, dedup_key
-			{", parameters" if with_parameters else ""}
-		FROM `tabBackground Job` WHERE name = %s {"FOR UPDATE" if for_update else ""}""",
-		(job_name,),
+		f"""SELECT {ROW_SELECT}{", j.parameters" if with_parameters else ""}
+		FROM `tabBackground Job` j WHERE j.name = %(name)s {"FOR UPDATE" if for_update else ""}""",
+		{"name": job_name},
 		as_dict=True,
 	)
 	return rows[0] if rows else None
+
+
+def select(
+	condition: str,
+	values: Mapping[str, Any],
+	*,
+	order_by: str,
+	limit: int,
+	extra_columns: Sequence[str] = (),
+	source: str = "`tabBackground Job` j",
+) -> list[frappe._dict]:
+	"""``JobRow``s of the jobs matching ``condition`` (SQL over alias ``j``, values as parameters only).
+	``extra_columns`` are SQL expressions the caller needs beside the row (for example a count)."""
+	columns = ", ".join((ROW_SELECT, *extra_columns))
+	return frappe.db.sql(
+		f"SELECT {columns} FROM {source} WHERE {condition} ORDER BY {order_by} LIMIT %(limit)s",
+		{**values, "limit": limit},
+		as_dict=True,
+	)
+
+
+def status_values(**statuses: JobStatus | frozenset[JobStatus]) -> dict[str, Any]:
+	"""SQL parameters for status literals: ``status_values(running=JobStatus.RUNNING)`` gives
+	``{"running": "Running"}`` (a set gives a sorted tuple, for ``IN``), so SQL text never spells them."""
+	return {
+		key: value.value if isinstance(value, JobStatus) else tuple(sorted(s.value for s in value))
+		for key, value in statuses.items()
+	}
 
 
 def delete_jobs(names: list[str]) -> None:
@@ -162,6 +278,17 @@ def delete_jobs(names: list[str]) -> None:
 	frappe.db.sql("DELETE FROM `tabJob Execution Log` WHERE job IN %(names)s", values)
 	frappe.db.sql("DELETE FROM `tabBackground Job Dependency` WHERE parent IN %(names)s", values)
 	frappe.db.sql("DELETE FROM `tabBackground Job` WHERE name IN %(names)s", values)
+
+
+def affected_rows() -> int:
+	"""Rows changed by the statement just run on ``frappe.db``.
+
+	Frappe 15 has no public API for it (``frappe.db.sql`` returns ``()`` for an UPDATE), and reading
+	it with ``SELECT ROW_COUNT()`` costs a round trip on every transition; the DB-API cursor's
+	``rowcount`` is what Frappe's own code and tests read, so this is the one place that touches the
+	private ``_cursor``.
+	"""
+	return int(frappe.db._cursor.rowcount)
 
 
 def _check_columns(columns: Mapping[str, Any], allowed: frozenset[str]) -> None:
@@ -191,23 +318,46 @@ def _compare_and_set(
 		f"UPDATE `tabBackground Job` SET {', '.join(assignments)} WHERE {' AND '.join(conditions)}",
 		values,
 	)
-	return _affected_rows() == 1
+	return affected_rows() == 1
 
 
-def _affected_rows() -> int:
-	# DB-API rowcount of the statement just run (Frappe's own tests read it the same way); saves the
-	# round trip of SELECT ROW_COUNT() on every transition.
-	return int(frappe.db._cursor.rowcount)
+# The transaction's changes, handed to ON_TRANSITION when it commits and forgotten when it rolls back.
+_JOURNAL = "dartwing_transitions"
+_resolved: dict[str, Callable[[list[Change]], None]] = {}
 
 
-def _schedule_follow_ups(job: Mapping[str, Any], from_status: JobStatus, to_status: JobStatus) -> None:
-	from dartwing.dartwing_core.background_jobs import dispatcher
+def _caused(change: Change) -> None:
+	_run("at_once", [change])
+	journal = frappe.flags.get(_JOURNAL)
+	if journal is None:
+		journal = frappe.flags[_JOURNAL] = []
+		frappe.db.after_commit.add(_run_after_commit)
+		frappe.db.after_rollback.add(_forget)
+	journal.append(change)
 
-	frees_slot = from_status in SLOT_HOLDING and to_status not in SLOT_HOLDING
-	ended = to_status in (JobStatus.COMPLETED, JobStatus.CANCELED, JobStatus.DEAD_LETTER)
-	if frees_slot or ended:
-		dispatcher.schedule(
-			job["organization"],
-			job_types=[job["job_type"]] if frees_slot else [],
-			parents=[job["name"]] if ended else [],
-		)
+
+def _forget() -> None:
+	frappe.flags.pop(_JOURNAL, None)
+
+
+def _run_after_commit() -> None:
+	_run("after_commit", frappe.flags.pop(_JOURNAL, None) or [])
+
+
+def _run(phase: str, changes: list[Change]) -> None:
+	if not changes:
+		return
+	for consequence in ON_TRANSITION:
+		if consequence.phase != phase:
+			continue
+		try:
+			_method(consequence.method)(changes)
+		except Exception:
+			frappe.log_error(title=f"Job transition consequence {consequence.method} failed")
+
+
+def _method(path: str) -> Callable[[list[Change]], None]:
+	method = _resolved.get(path)
+	if method is None:
+		method = _resolved[path] = frappe.get_attr(path)
+	return method

@@ -41,11 +41,24 @@ ALLOWED: Mapping[JobStatus | None, frozenset[JobStatus]] = MappingProxyType(
 	}
 )
 
+# The named status sets: every module (and, through the server, the desk and monitor JS) uses these.
 # Canceled and Dead Letter are final unless a person retries them.
 FINAL = frozenset({S.COMPLETED, S.CANCELED, S.DEAD_LETTER})
 ACTIVE = frozenset({S.PENDING, S.QUEUED, S.RUNNING})
 CANCELABLE = frozenset({S.PENDING, S.QUEUED, S.RUNNING, S.FAILED, S.TIMED_OUT})
 RETRYABLE_BY_USER = frozenset({S.FAILED, S.TIMED_OUT, S.CANCELED, S.DEAD_LETTER})
+WAITING = frozenset({S.PENDING, S.QUEUED})  # counted against the queued cap
+SLOT_HOLDING = frozenset({S.QUEUED, S.RUNNING})  # counted against the running cap
+FAILURE = frozenset({S.FAILED, S.TIMED_OUT, S.DEAD_LETTER})  # an attempt that did not succeed
+RETRY_WAITING = frozenset({S.FAILED, S.TIMED_OUT})  # failed, a retry may be scheduled
+PARENT_FAILED_FOR_GOOD = frozenset({S.CANCELED, S.DEAD_LETTER})  # its dependents can never run
+# Display order (the desk chart, the monitor): the table's order, from waiting to ended.
+ORDER = tuple(JobStatus)
+
+
+def values(statuses: frozenset[JobStatus]) -> tuple[str, ...]:
+	"""A status set as sorted plain strings, for SQL parameters (``IN %(statuses)s``)."""
+	return tuple(sorted(status.value for status in statuses))
 
 
 class InvalidTransition(ValueError):

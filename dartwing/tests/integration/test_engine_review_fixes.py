@@ -8,7 +8,15 @@ from unittest import mock
 import frappe
 from frappe.tests.utils import FrappeTestCase
 
-from dartwing.dartwing_core.background_jobs import config, dispatcher, engine, executor, progress, retry
+from dartwing.dartwing_core.background_jobs import (
+	config,
+	dispatcher,
+	engine,
+	executor,
+	outcome,
+	progress,
+	retry,
+)
 from dartwing.dartwing_core.background_jobs.errors import TransientError
 from dartwing.tests.engine_utils import fresh_row, make_job_type, make_tenant, submit_as
 
@@ -44,19 +52,19 @@ class TestEventRooms(FrappeTestCase):
 
 class TestRetryBudget(FrappeTestCase):
 	def test_a_budget_renewed_many_times_still_decides_and_backs_off_from_its_start(self):
-		policy = retry.RetryPolicy(max_retries=5, base_seconds=60, factor=2, max_seconds=3600, jitter=0)
-		job = frappe._dict(retry_count=30, max_retries=35)  # after many manual retries
-		self.assertEqual(executor._retries_in_budget(job, policy), 0)
+		job = frappe._dict(retry_count=29, max_retries=29, budget_start=24)  # after many manual retries
+		renewed = frappe._dict(job, **outcome.fresh_budget(job, 5))
+		self.assertEqual((renewed.retry_count, renewed.budget_start, renewed.max_retries), (30, 30, 35))
+		spent, size = outcome.retry_budget(renewed)
+		self.assertEqual((spent, size), (0, 5))
+		policy = retry.RetryPolicy(max_retries=size, base_seconds=60, factor=2, max_seconds=3600, jitter=0)
 		decision = retry.decide(
-			TransientError("x"),
-			retry_count=executor._retries_in_budget(job, policy),
-			policy=policy,
-			now=frappe.utils.now_datetime(),
+			TransientError("x"), retry_count=spent, policy=policy, now=frappe.utils.now_datetime()
 		)
 		self.assertTrue(decision.retry)
 		self.assertIn("in 60s", decision.reason)
-		exhausted = frappe._dict(retry_count=35, max_retries=35)
-		self.assertEqual(executor._retries_in_budget(exhausted, policy), 5)
+		exhausted = frappe._dict(renewed, retry_count=35)
+		self.assertEqual(outcome.retry_budget(exhausted), (5, 5))
 
 
 class TestDispatchWithWaitingBacklog(FrappeTestCase):

@@ -182,7 +182,7 @@ class TestLimits(FrappeTestCase):
 		counts = []
 
 		def spy(query, *args, **kwargs):
-			if "status IN ('Pending', 'Queued')" in str(query) and "COUNT(*)" in str(query):
+			if "status IN %(waiting)s" in str(query) and "COUNT(*)" in str(query):
 				counts.append(query)
 			return real_sql(query, *args, **kwargs)
 

@@ -30,6 +30,7 @@ class BackgroundJob(Document):
 		)
 
 		attempts: DF.JSON | None
+		budget_start: DF.Int
 		cancel_requested: DF.Check
 		canceled_at: DF.Datetime | None
 		canceled_by: DF.Link | None
