@@ -7,8 +7,9 @@ dashboard_chart_source``: ``{labels, datasets: [{name, values}]}``).
 
 Contract: counts are computed in SQL over ``tabBackground Job`` with parameters only, restricted to the
 caller's organizations (System Managers see every organization), over the last ``hours`` hours by
-creation time (1..168). Failure rate = (Failed + Timed Out + Dead Letter) / (those + Completed) in the
-window, as a percentage; 0 when nothing has ended.
+creation time (1..168). Failure rate: ``metrics_math.failure_rate`` of the window's failures
+(``transitions.FAILURE``) and Completed jobs, as a percentage; 0 when nothing has ended. The tenancy
+filter is ``permissions.org_scope``.
 """
 
 from datetime import datetime, timedelta
@@ -18,11 +19,10 @@ import frappe
 from frappe import _
 from frappe.utils import now_datetime
 
-from dartwing.dartwing_core.background_jobs import permissions
+from dartwing.dartwing_core.background_jobs import metrics_math, permissions
+from dartwing.dartwing_core.background_jobs.transitions import FAILURE, ORDER, JobStatus
 
-FAILED_STATUSES = ("Failed", "Timed Out", "Dead Letter")
-ENDED_STATUSES = ("Completed", *FAILED_STATUSES)
-STATUS_ORDER = ("Pending", "Queued", "Running", "Completed", "Failed", "Timed Out", "Canceled", "Dead Letter")
+STATUS_ORDER = tuple(status.value for status in ORDER)
 MAX_HOURS = 168  # one week of hourly buckets keeps the chart readable
 
 
@@ -30,10 +30,9 @@ MAX_HOURS = 168  # one week of hourly buckets keeps the chart readable
 def get_failure_rate(filters: dict | str | None = None) -> dict[str, Any]:
 	"""Number card: the failure rate of jobs created in the last 24 hours."""
 	counts = dict(status_counts(24))
-	ended = sum(counts.get(status, 0) for status in ENDED_STATUSES)
-	failed = sum(counts.get(status, 0) for status in FAILED_STATUSES)
-	rate = round(100.0 * failed / ended, 1) if ended else 0.0
-	return {"value": rate, "fieldtype": "Percent"}
+	failed = sum(counts.get(status.value, 0) for status in FAILURE)
+	rate = metrics_math.failure_rate(failed, counts.get(JobStatus.COMPLETED.value, 0))
+	return {"value": round(100 * (rate or 0.0), 2), "fieldtype": "Percent"}
 
 
 def status_counts(hours: int) -> list[tuple[str, int]]:
@@ -73,14 +72,11 @@ def jobs_per_hour(hours: int = 24) -> dict[str, Any]:
 
 def _scope(hours: int, since: datetime | None = None) -> tuple[str | None, dict[str, Any]]:
 	values: dict[str, Any] = {"since": since or now_datetime() - timedelta(hours=_bounded_hours(hours))}
-	clauses = ["creation >= %(since)s"]
-	if not permissions.is_unrestricted():
-		organizations = permissions.get_user_organizations()
-		if not organizations:
-			return None, values
-		clauses.append("organization IN %(organizations)s")
-		values["organizations"] = tuple(organizations)
-	return " AND ".join(clauses), values
+	scope = permissions.org_scope()
+	if scope.empty:
+		return None, values
+	condition, scope_values = scope.sql()
+	return f"creation >= %(since)s AND {condition}", {**values, **scope_values}
 
 
 def _bounded_hours(hours: Any) -> int:

@@ -36,7 +36,7 @@ from frappe import _
 
 from dartwing.dartwing_core.background_jobs import config
 from dartwing.dartwing_core.background_jobs.errors import JobSubmissionUnavailable, QueueFull, TooManyJobs
-from dartwing.dartwing_core.background_jobs.transitions import WAITING, values
+from dartwing.dartwing_core.background_jobs.transitions import WAITING, status_tuple
 
 BOUND_TTL_SECONDS = 86400  # an organization idle this long loses its bound (recounted when it returns)
 BOUND_MAX_AGE_SECONDS = 60  # an exact count is trusted this long; then the next submission counts again
@@ -154,7 +154,7 @@ class Admission:
 			frappe.logger("dartwing.jobs").warning(f"Could not store the waiting bound {key}")
 
 
-_WAITING = values(WAITING)
+_WAITING = status_tuple(WAITING)
 
 
 def on_transitions(changes: list[Any]) -> None:

@@ -31,15 +31,15 @@ from frappe import _
 from frappe.utils import get_datetime, now_datetime
 
 from dartwing.dartwing_core.background_jobs import config, metrics_math, permissions
-from dartwing.dartwing_core.background_jobs.transitions import JobStatus
+from dartwing.dartwing_core.background_jobs.transitions import FAILURE, WAITING, JobStatus, status_tuple
 
 # Covering index for the windowed queries, created by Background Job's on_doctype_update().
 METRICS_INDEX_NAME = "metrics_window_index"
 METRICS_INDEX = ("creation", "organization", "job_type", "status", "started_at", "completed_at")
 
 STATUSES = tuple(status.value for status in JobStatus)
-FAILURE_STATUSES = (JobStatus.DEAD_LETTER.value, JobStatus.FAILED.value, JobStatus.TIMED_OUT.value)
-WAITING_STATUSES = (JobStatus.PENDING.value, JobStatus.QUEUED.value)
+FAILURE_STATUSES = status_tuple(FAILURE)
+WAITING_STATUSES = status_tuple(WAITING)
 CURRENT_STATUSES = (*WAITING_STATUSES, JobStatus.RUNNING.value, JobStatus.DEAD_LETTER.value)
 P95 = 0.95
 
@@ -59,10 +59,10 @@ def get_job_metrics(
 	"""Every metric for the window and the caller's scope (see the module contract and contracts/api.md)."""
 	start, end = resolve_window(hours, from_date, to_date)
 	unrestricted = permissions.is_unrestricted(user)
-	organizations = resolve_scope(organization, user, unrestricted=unrestricted)
-	metrics = _empty(start, end, organization, organizations)
-	if organizations != ():
-		metrics.update(_database_metrics(start, end, organizations))
+	scope = permissions.org_scope(organization, user)
+	metrics = _empty(start, end, organization, scope.organizations)
+	if not scope.empty:
+		metrics.update(_database_metrics(start, end, scope))
 	if unrestricted:
 		live = redis_metrics()
 		metrics["queue_depth"]["by_queue"] = live["by_queue"]
@@ -80,18 +80,9 @@ def resolve_window(hours: Any, from_date: Any, to_date: Any) -> tuple[datetime, 
 		frappe.throw(_("Invalid metrics window: {0}").format(exc), frappe.ValidationError)
 
 
-def resolve_scope(
-	organization: str | None, user: str | None = None, *, unrestricted: bool | None = None
-) -> tuple[str, ...] | None:
+def resolve_scope(organization: str | None, user: str | None = None) -> tuple[str, ...] | None:
 	"""Organizations to count: None = all; () = none (a member asking for someone else's organization)."""
-	if unrestricted is None:
-		unrestricted = permissions.is_unrestricted(user)
-	if unrestricted:
-		return (organization,) if organization else None
-	mine = permissions.get_user_organizations(user)
-	if organization:
-		return (organization,) if organization in mine else ()
-	return tuple(mine)
+	return permissions.org_scope(organization, user).organizations
 
 
 def _empty(
@@ -114,9 +105,10 @@ def _empty(
 	}
 
 
-def _database_metrics(start: datetime, end: datetime, organizations: tuple[str, ...] | None) -> dict:
-	values = {"start": start, "end": end, "orgs": organizations or ("",)}
-	scope = " AND organization IN %(orgs)s" if organizations else ""
+def _database_metrics(start: datetime, end: datetime, org_scope: permissions.OrgScope) -> dict:
+	condition, scope_values = org_scope.sql()
+	values = {"start": start, "end": end, **scope_values}
+	scope = f" AND {condition}" if org_scope.organizations is not None else ""
 	window = f"{_WINDOW_SOURCE} WHERE creation >= %(start)s AND creation < %(end)s{scope}"
 	counts, avg_durations = _window_counts(window, values)
 	by_status = dict.fromkeys(STATUSES, 0)

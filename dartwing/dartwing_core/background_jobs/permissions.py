@@ -11,6 +11,7 @@ frappe/permissions.py `has_controller_permissions`): query hooks return an SQL c
 restriction); has_permission hooks return False to deny, True or None to leave the role decision standing.
 """
 
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
@@ -83,6 +84,35 @@ def _access(organization: str | None, user: str | None, action: str) -> str | No
 		if role is not None and action in ROLE_ACTIONS.get(role, ()):
 			return "member"
 	return "unrestricted" if is_unrestricted(user) else None
+
+
+@dataclass(frozen=True)
+class OrgScope:
+	"""The organizations a read may cover: None = every organization, () = none."""
+
+	organizations: tuple[str, ...] | None
+
+	@property
+	def empty(self) -> bool:
+		return self.organizations == ()
+
+	def sql(self, column: str = "organization", key: str = "scope_organizations") -> tuple[str, dict]:
+		"""The condition on ``column`` and its values (the organizations go in as a parameter)."""
+		if self.organizations is None:
+			return "1 = 1", {}
+		return f"{column} IN %({key})s", {key: self.organizations or ("",)}
+
+
+def org_scope(organization: str | None = None, user: str | None = None) -> OrgScope:
+	"""The one tenancy filter of the engine's reads (lists, metrics, desk widgets): unrestricted users
+	see every organization or the one they name; members their Active organizations, and a member naming
+	an organization that is not theirs gets the empty scope, exactly as for one without jobs."""
+	if is_unrestricted(user):
+		return OrgScope((organization,) if organization else None)
+	mine = tuple(get_user_organizations(user))
+	if organization:
+		return OrgScope((organization,) if organization in mine else ())
+	return OrgScope(mine)
 
 
 def may_manage(organization: str | None, submitted_by: str | None, user: str | None = None) -> bool:

@@ -1,7 +1,7 @@
 """Read side of the engine: a job's status, lists and history, shaped for the API.
 
 Contract: callers pass only fixed column names; every value is a query parameter. Users are limited
-to their organizations (``permissions.get_user_organizations``); unrestricted users see all. Dates
+to their organizations (``permissions.org_scope``); unrestricted users see all. Dates
 are ISO 8601 strings; JSON columns are returned parsed.
 """
 
@@ -133,12 +133,12 @@ def _conditions(filters: dict[str, Any], from_date: Any, to_date: Any) -> tuple[
 			frappe.throw(_("Invalid filter {0}").format(column), frappe.ValidationError)
 		clauses.append(f"`{column}` = %({column})s")
 		values[column] = value
-	if not permissions.is_unrestricted():
-		organizations = permissions.get_user_organizations()
-		if not organizations:
-			return None, values
-		clauses.append("organization IN %(user_orgs)s")
-		values["user_orgs"] = tuple(organizations)
+	scope = permissions.org_scope()
+	if scope.empty:
+		return None, values
+	condition, scope_values = scope.sql()
+	clauses.append(condition)
+	values.update(scope_values)
 	for name, value, op in (("from_date", from_date, ">="), ("to_date", to_date, "<=")):
 		if value:
 			clauses.append(f"creation {op} %({name})s")

@@ -27,6 +27,7 @@ from dartwing.dartwing_core.background_jobs.transitions import (
 	SLOT_HOLDING,
 	JobStatus,
 	check_transition,
+	status_tuple,
 )
 
 JOB = "Background Job"
@@ -265,7 +266,7 @@ def status_values(**statuses: JobStatus | frozenset[JobStatus]) -> dict[str, Any
 	"""SQL parameters for status literals: ``status_values(running=JobStatus.RUNNING)`` gives
 	``{"running": "Running"}`` (a set gives a sorted tuple, for ``IN``), so SQL text never spells them."""
 	return {
-		key: value.value if isinstance(value, JobStatus) else tuple(sorted(s.value for s in value))
+		key: value.value if isinstance(value, JobStatus) else status_tuple(value)
 		for key, value in statuses.items()
 	}
 

@@ -56,7 +56,7 @@ PARENT_FAILED_FOR_GOOD = frozenset({S.CANCELED, S.DEAD_LETTER})  # its dependent
 ORDER = tuple(JobStatus)
 
 
-def values(statuses: frozenset[JobStatus]) -> tuple[str, ...]:
+def status_tuple(statuses: frozenset[JobStatus]) -> tuple[str, ...]:
 	"""A status set as sorted plain strings, for SQL parameters (``IN %(statuses)s``)."""
 	return tuple(sorted(status.value for status in statuses))
 

@@ -16,8 +16,10 @@ from dartwing.dartwing_core.background_jobs import (
 	outcome,
 	progress,
 	retry,
+	state,
 )
 from dartwing.dartwing_core.background_jobs.errors import TransientError
+from dartwing.dartwing_core.background_jobs.transitions import JobStatus
 from dartwing.tests.engine_utils import fresh_row, make_job_type, make_tenant, submit_as
 
 
@@ -65,6 +67,54 @@ class TestRetryBudget(FrappeTestCase):
 		self.assertIn("in 60s", decision.reason)
 		exhausted = frappe._dict(renewed, retry_count=35)
 		self.assertEqual(outcome.retry_budget(exhausted), (5, 5))
+
+	def _fail_attempt(self, job: str, retry_count: int) -> frappe._dict:
+		"""The job runs attempt ``retry_count + 1`` and fails transiently; its row afterwards."""
+		frappe.db.sql(
+			"UPDATE `tabBackground Job` SET status = %s, retry_count = %s, next_retry_at = NULL WHERE name = %s",
+			(JobStatus.RUNNING.value, retry_count, job),
+		)
+		outcome.record_failure(state.load(job), TransientError("vendor down"))
+		return frappe.db.get_value(
+			"Background Job", job, ["status", "next_retry_at", "modified"], as_dict=True
+		)
+
+	def test_editing_the_job_types_max_retries_in_flight_changes_neither_backoff_nor_exhaustion(self):
+		owner, org = make_tenant("Owner")
+		job_type = make_job_type(
+			max_retries=3, backoff_base_seconds=60, backoff_factor=2, backoff_max_seconds=3600
+		)
+		job = submit_as(owner, job_type, org)
+		first = self._fail_attempt(job, 0)
+		self.assertEqual(first.status, JobStatus.FAILED.value)
+		self.assertAlmostEqual((first.next_retry_at - first.modified).total_seconds(), 60, delta=2)
+		frappe.db.set_value("Job Type", job_type, "max_retries", 1)  # an operator edits it meanwhile
+		second = self._fail_attempt(job, 1)
+		self.assertEqual(second.status, JobStatus.FAILED.value, "the job keeps the budget it started with")
+		self.assertAlmostEqual((second.next_retry_at - second.modified).total_seconds(), 120, delta=2)
+		frappe.db.set_value("Job Type", job_type, "max_retries", 10)
+		self.assertEqual(self._fail_attempt(job, 2).status, JobStatus.FAILED.value)
+		self.assertEqual(self._fail_attempt(job, 3).status, JobStatus.DEAD_LETTER.value, "3 retries, not 10")
+		log = frappe.db.get_value("Job Execution Log", {"job": job, "to_status": "Dead Letter"}, "message")
+		self.assertIn("Retries exhausted (3 of 3)", log)
+
+	def test_a_persons_retry_starts_a_budget_of_the_job_types_size_at_that_time(self):
+		owner, org = make_tenant("Owner")
+		job_type = make_job_type(max_retries=1)
+		job = submit_as(owner, job_type, org)
+		self._fail_attempt(job, 0)
+		self.assertEqual(self._fail_attempt(job, 1).status, JobStatus.DEAD_LETTER.value)
+		frappe.db.set_value("Job Type", job_type, "max_retries", 2)
+		frappe.set_user(owner)
+		engine.retry_job(job)
+		frappe.set_user("Administrator")
+		row = frappe.db.get_value(
+			"Background Job", job, ["retry_count", "budget_start", "max_retries"], as_dict=True
+		)
+		self.assertEqual((row.retry_count, row.budget_start, row.max_retries), (2, 2, 4))
+		self.assertEqual(self._fail_attempt(job, 2).status, JobStatus.FAILED.value)
+		self.assertEqual(self._fail_attempt(job, 3).status, JobStatus.FAILED.value)
+		self.assertEqual(self._fail_attempt(job, 4).status, JobStatus.DEAD_LETTER.value)
 
 
 class TestDispatchWithWaitingBacklog(FrappeTestCase):

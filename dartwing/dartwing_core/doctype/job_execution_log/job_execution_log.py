@@ -11,9 +11,9 @@ from frappe.model.document import Document
 from frappe.utils import add_days, now_datetime
 
 from dartwing.dartwing_core.background_jobs import config
-from dartwing.dartwing_core.background_jobs.transitions import FINAL
+from dartwing.dartwing_core.background_jobs.transitions import FINAL, status_tuple
 
-FINAL_STATUSES = tuple(sorted(status.value for status in FINAL))
+FINAL_STATUSES = status_tuple(FINAL)
 
 
 class JobExecutionLog(Document):
