@@ -85,7 +85,9 @@ class TestTransitionConsequences(FrappeTestCase):
 		frappe.db.rollback()
 		frappe.db.commit()
 		self.assertEqual(SEEN["after_commit"], [])
-		self.assertNotEqual(frappe.db.get_value("Background Job", self.job, "status"), JobStatus.CANCELED.value)
+		self.assertNotEqual(
+			frappe.db.get_value("Background Job", self.job, "status"), JobStatus.CANCELED.value
+		)
 
 	def test_a_failing_consequence_is_logged_and_the_next_one_still_runs(self):
 		expected = self._cancel_then_retry()
