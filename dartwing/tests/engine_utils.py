@@ -1,10 +1,12 @@
 """Helpers for engine tests that run real workers: unique tenants and job types, committed data,
 and polling that reads fresh rows.
 
-Tests with workers must commit (workers are other processes), so every tenant and job type made here
-has a unique name and is left behind in the test database like any other test record.
+On benchless the workers are started by the tests; on a real bench they are the bench's own (``bench start``
+must run). Tests with workers must commit (workers are other processes), so every tenant and job type made
+here has a unique name and is left behind in the test database like any other test record.
 """
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -12,7 +14,7 @@ from typing import Any
 import frappe
 from frappe.tests.utils import FrappeTestCase
 
-from dartwing.tests.utils import make_member, make_org, make_user
+from dartwing.tests.utils import ON_BENCHLESS, make_member, make_org, make_user
 
 
 def unique(prefix: str) -> str:
@@ -89,16 +91,23 @@ def as_user(user: str) -> None:
 	frappe.set_user(user)
 
 
-def running_workers(count: int = 2):
-	"""Real RQ workers for the test site. On benchless they are started here; on a real bench the
-	bench's own workers (``bench start``) serve the tests and this is a no-op."""
-	import contextlib
-
-	try:
+def running_workers(count: int = 2) -> contextlib.AbstractContextManager:
+	"""Real RQ workers for the test site. On benchless, ``count`` workers are started here; on a real
+	bench the bench's own workers serve the tests (``bench start`` must run), which is checked."""
+	if ON_BENCHLESS:
 		from benchless.testing import start_workers
-	except ImportError:
-		return contextlib.nullcontext()
-	return start_workers(site=frappe.local.site, count=count)
+
+		return start_workers(site=frappe.local.site, count=count)
+	_require_bench_workers()
+	return contextlib.nullcontext()
+
+
+def _require_bench_workers() -> None:
+	from frappe.utils.background_jobs import get_redis_conn
+	from rq import Worker
+
+	if not Worker.all(connection=get_redis_conn()):
+		raise RuntimeError("no RQ worker is running for this bench: start `bench start` before the tests")
 
 
 def submit_as(user: str, job_type: str, org: str, parameters: dict | None = None, **kwargs: Any) -> str:

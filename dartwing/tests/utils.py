@@ -1,14 +1,39 @@
 """Test helpers shared by dartwing's doctype, integration and engine tests.
 
-Each helper is idempotent (returns the existing record when called twice) and leaves committing to the
-test class (FrappeTestCase rolls back what a test class wrote).
+Each record helper is idempotent (returns the existing record when called twice) and leaves committing to
+the test class (FrappeTestCase rolls back what a test class wrote). ``ON_BENCHLESS`` tells whether the
+imported ``frappe`` is benchless's stand-in; nothing here imports benchless, so every helper works the same
+under ``bench run-tests`` on a real bench.
 """
 
-from collections.abc import Iterable
+import time
+import unittest
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import frappe
 
 from dartwing.install import ensure_membership, ensure_organization, ensure_person
+
+# benchless marks its stand-in; on a real bench `import benchless` may succeed too, so that is no test
+ON_BENCHLESS = bool(getattr(frappe, "__benchless__", False))
+
+
+def benchless_only(reason: str) -> Callable:
+	"""Skip a test class or method unless it runs on benchless (``reason`` says what it would do on a bench)."""
+	return unittest.skipUnless(ON_BENCHLESS, f"benchless only: {reason}")
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 10, interval: float = 0.1) -> Any:
+	"""Poll ``predicate`` until it returns a truthy value (returned); AssertionError after ``timeout`` s."""
+	deadline = time.monotonic() + timeout
+	while True:
+		value = predicate()
+		if value:
+			return value
+		if time.monotonic() >= deadline:
+			raise AssertionError(f"condition not met within {timeout} s: {predicate}")
+		time.sleep(interval)
 
 
 def make_user(email: str, roles: Iterable[str] = ()) -> str:

@@ -15,9 +15,9 @@ import pytest
 
 from benchless import testing
 from dartwing.install import DEMO_PASSWORD, create_demo_job_types, ensure_user
-from dartwing.tests.e2e.clients import API_LONG, ApiClient, server_messages, token_for
 from dartwing.tests.engine_utils import make_job_type, submit_as, unique, wait_for_status
 from dartwing.tests.utils import make_member, make_org, make_user
+from dartwing_e2e.clients import API_LONG, ApiClient, server_messages, token_for
 
 pytestmark = [pytest.mark.web, pytest.mark.workers]
 

@@ -17,9 +17,9 @@ from frappe.realtime import publish_realtime
 
 from benchless import testing
 from dartwing.install import DEMO_PASSWORD, create_demo_job_types, ensure_user
-from dartwing.tests.e2e.clients import ApiClient, RealtimeClient, token_for
 from dartwing.tests.engine_utils import submit_as, unique, wait_for_status
 from dartwing.tests.utils import make_member, make_org
+from dartwing_e2e.clients import ApiClient, RealtimeClient, token_for
 
 pytestmark = [pytest.mark.web, pytest.mark.workers]
 

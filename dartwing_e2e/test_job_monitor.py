@@ -44,10 +44,8 @@ SITE = "test_site"
 UI_TIMEOUT_MS = 30_000  # generous: jobs run on real workers
 # The committed screenshots in docs/screenshots are refreshed only on request
 # (DARTWING_SCREENSHOTS=1); ordinary runs write them beside the test site, outside git.
-SCREENSHOTS = (
-	os.path.join(os.path.dirname(__file__), "..", "..", "..", "docs", "screenshots")
-	if os.environ.get("DARTWING_SCREENSHOTS")
-	else os.path.join(os.path.dirname(__file__), "..", "..", "..", "sites", "screenshots")
+SCREENSHOTS = os.path.join(
+	REPO_ROOT, "docs" if os.environ.get("DARTWING_SCREENSHOTS") else "sites", "screenshots"
 )
 
 
