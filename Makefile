@@ -50,7 +50,7 @@ run: site
 	$(PY) -m benchless start --site $(RUN_SITE)
 
 bench: test-site
-	$(PY) -m bench.run_all
+	$(PY) -m benchmarks.run_all
 
 clean-sites:
 	rm -rf sites

@@ -153,7 +153,7 @@ def _window_counts(window: str, values: dict) -> tuple[dict[tuple[str, str], int
 
 def _p95_durations(window: str, values: dict) -> dict[str, float]:
 	# Nearest rank: the duration at position ceil(0.95 n) of the type's sorted durations. Measured faster
-	# than PERCENTILE_CONT(...) OVER (PARTITION BY ...) on MariaDB 10.11 (bench/README.md).
+	# than PERCENTILE_CONT(...) OVER (PARTITION BY ...) on MariaDB 10.11 (benchmarks/README.md).
 	rows = frappe.db.sql(
 		f"""SELECT job_type, duration_us / 1000000 AS p95_seconds FROM (
 			SELECT job_type, {_DURATION_US} AS duration_us,

@@ -107,7 +107,7 @@ def on_doctype_update() -> None:
 	):
 		frappe.db.add_index("Background Job", fields)
 	# Covering index for metrics over a time window: counts, durations and failures per job type
-	# are read from the index alone (bench/README.md, "Metrics at 1,000,000 jobs").
+	# are read from the index alone (benchmarks/README.md, "Metrics at 1,000,000 jobs").
 	frappe.db.add_index("Background Job", list(metrics.METRICS_INDEX), index_name=metrics.METRICS_INDEX_NAME)
 	for index_name in SUPERSEDED_INDEXES:
 		if frappe.db.has_index("tabBackground Job", index_name):

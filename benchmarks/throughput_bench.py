@@ -3,7 +3,7 @@
 What is measured (issue: "at least half of raw RQ's jobs per second"):
 - baseline: ``frappe.enqueue("frappe.ping")`` (a no-op) N times on the ``default`` queue: the same
   worker class and the per-job site set-up every Frappe job gets, timed from the first enqueue until RQ
-  reports the last job finished (the bench polls the jobs' RQ status). A function in ``bench/`` cannot be
+  reports the last job finished (the bench polls the jobs' RQ status). A function in ``benchmarks/`` cannot be
   used: ``frappe.get_attr`` only resolves functions of installed apps, in Frappe as in benchless.
 - engine: N ``demo_noop`` jobs submitted through ``engine.submit_job`` over 10 organizations (each org's
   Owner submits in transactions of 50), timed from the first submission until every job is Completed.
@@ -13,20 +13,20 @@ Both run on the same 2 real ``python -m benchless worker`` processes, started on
 The number of workers registered on the bench's queues is sampled: other people's workers on the same
 site would drain these queues too and make the figures meaningless (reported as ``foreign_workers``).
 
-Run: ``.venv/bin/python -m bench.run_all throughput`` (``BENCH_QUICK=1`` for a smoke run).
+Run: ``.venv/bin/python -m benchmarks.run_all throughput`` (``BENCH_QUICK=1`` for a smoke run).
 """
 
 import time
 import uuid
 
-import bench
+import benchmarks
 
 NAME = "throughput"
-JOBS = bench.size(5000, 500)
+JOBS = benchmarks.size(5000, 500)
 ORGS = 10
 WORKERS = 2
 SUBMIT_BATCH = 50  # submissions per transaction
-ATTEMPTS = 1 if not bench.QUICK else 2  # full runs are too long to repeat within make bench's budget
+ATTEMPTS = 1 if not benchmarks.QUICK else 2  # full runs are too long to repeat within make bench's budget
 STALL_SECONDS = 30  # give up when nothing finishes for this long
 POLL_SECONDS = 0.25
 FINAL_RQ = {b"finished", b"failed", b"stopped", b"canceled"}
@@ -82,7 +82,7 @@ def _delete_rq_jobs(ids: list[str]) -> None:
 def _queue_name() -> str:
 	from benchless.testing import bench_id
 
-	return f"{bench_id(bench.SITE)}:default"
+	return f"{bench_id(benchmarks.SITE)}:default"
 
 
 def engine_run(count: int, tenants: list[tuple[str, str]], job_type: str) -> dict:
@@ -104,10 +104,10 @@ def engine_run(count: int, tenants: list[tuple[str, str]], job_type: str) -> dic
 			submitted += batch
 	frappe.set_user("Administrator")
 	submit_seconds = time.perf_counter() - started
-	done, finished = _wait(lambda: bench.status_counts(job_type).get("Completed", 0), count)
+	done, finished = _wait(lambda: benchmarks.status_counts(job_type).get("Completed", 0), count)
 	wall = finished - started
 	result = _rates(count, done, wall, submit_seconds)
-	result["final_statuses"] = bench.status_counts(job_type)
+	result["final_statuses"] = benchmarks.status_counts(job_type)
 	return result
 
 
@@ -150,9 +150,9 @@ def _rates(count: int, done: int, wall: float, submit_seconds: float) -> dict:
 def main() -> dict:
 	from benchless.testing import registered_worker_count, start_workers
 
-	bench.connect()
-	tenants = bench.make_tenants(ORGS)
-	job_type = bench.make_job_type(
+	benchmarks.connect()
+	tenants = benchmarks.make_tenants(ORGS)
+	job_type = benchmarks.make_job_type(
 		"dartwing.demo.demo_noop",
 		max_running_per_org=50,
 		rate_limit_count=0,
@@ -163,13 +163,13 @@ def main() -> dict:
 	history: list[dict] = []
 	results["attempts"] = history
 	try:
-		with start_workers(site=bench.SITE, count=WORKERS):
+		with start_workers(site=benchmarks.SITE, count=WORKERS):
 			for attempt in range(1, ATTEMPTS + 1):
-				workers_seen = [registered_worker_count(bench.SITE)]
+				workers_seen = [registered_worker_count(benchmarks.SITE)]
 				results["raw_rq"] = raw_rq(JOBS)
-				workers_seen.append(registered_worker_count(bench.SITE))
+				workers_seen.append(registered_worker_count(benchmarks.SITE))
 				results["engine"] = engine_run(JOBS, tenants, job_type)
-				workers_seen.append(registered_worker_count(bench.SITE))
+				workers_seen.append(registered_worker_count(benchmarks.SITE))
 				results["attempt"] = attempt
 				results["workers_registered_samples"] = workers_seen
 				results["foreign_workers"] = max(workers_seen) - WORKERS
@@ -180,12 +180,12 @@ def main() -> dict:
 				if not results["disturbed"]:
 					break
 				print(f"  attempt {attempt} disturbed ({results['disturbed']}); running again", flush=True)
-				bench.delete_job_type(job_type, keep_type=True)
+				benchmarks.delete_job_type(job_type, keep_type=True)
 	finally:
-		results["jobs_deleted"] = bench.delete_job_type(job_type)
+		results["jobs_deleted"] = benchmarks.delete_job_type(job_type)
 	results["ratio"] = round(results["engine"]["jobs_per_second"] / results["raw_rq"]["jobs_per_second"], 2)
 	results["targets"] = {"engine_at_least_half_of_raw_rq": results["ratio"] >= 0.5}
-	bench.report(
+	benchmarks.report(
 		f"{JOBS} no-op jobs, {ORGS} organizations, {WORKERS} workers",
 		[
 			("raw RQ jobs/s", results["raw_rq"]["jobs_per_second"]),
@@ -196,7 +196,7 @@ def main() -> dict:
 			*results["targets"].items(),
 		],
 	)
-	print(f"  results: {bench.write_result(NAME, results)}")
+	print(f"  results: {benchmarks.write_result(NAME, results)}")
 	return results
 
 

@@ -1,7 +1,7 @@
-"""Run every benchmark: ``python -m bench.run_all [name ...]`` (what ``make bench`` runs).
+"""Run every benchmark: ``python -m benchmarks.run_all [name ...]`` (what ``make bench`` runs).
 
-Contract: imports each ``bench/<name>_bench.py`` (all of them, sorted, or only the names given) and calls
-its ``main()``; each writes ``bench/results/<name>.json`` itself. One benchmark failing is reported and
+Contract: imports each ``benchmarks/<name>_bench.py`` (all of them, sorted, or only the names given) and calls
+its ``main()``; each writes ``benchmarks/results/<name>.json`` itself. One benchmark failing is reported and
 the others still run; the exit code is 1 if any failed.
 """
 
@@ -13,7 +13,7 @@ import sys
 import time
 import traceback
 
-from bench import BENCH_DIR, QUICK
+from benchmarks import BENCH_DIR, QUICK
 
 
 def discover() -> list[str]:
@@ -42,7 +42,7 @@ def run(names: list[str]) -> int:
 		started = time.monotonic()
 		print(f"\n#### {name}_bench{' (BENCH_QUICK)' if QUICK else ''}", flush=True)
 		try:
-			importlib.import_module(f"bench.{name}_bench").main()
+			importlib.import_module(f"benchmarks.{name}_bench").main()
 		except Exception:
 			traceback.print_exc()
 			failed.append(name)

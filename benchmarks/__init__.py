@@ -1,11 +1,11 @@
 """Benchmarks of the job engine (`make bench`); shared helpers for the `*_bench.py` modules.
 
 Contract:
-- Every benchmark is a module ``bench/<name>_bench.py`` with ``main() -> dict``; ``bench.run_all`` runs
+- Every benchmark is a module ``benchmarks/<name>_bench.py`` with ``main() -> dict``; ``benchmarks.run_all`` runs
   them all (or those named on its command line) against ``test_site``.
 - A benchmark measures its own baseline in the same run and reports ratios beside the raw numbers,
   because the machine is shared and noisy. ``write_result`` stores the figures in
-  ``bench/results/<name>.json``.
+  ``benchmarks/results/<name>.json``.
 - ``BENCH_QUICK=1`` shrinks every size (a smoke run, not a measurement).
 - Speed is only measured here, never asserted in tests.
 """
@@ -79,7 +79,7 @@ def latency_summary(seconds: Sequence[float]) -> dict[str, float]:
 
 
 def write_result(name: str, data: dict[str, Any]) -> str:
-	"""Store one benchmark's figures as bench/results/<name>.json (with when and where); returns the path."""
+	"""Store one benchmark's figures as benchmarks/results/<name>.json (with when and where); returns the path."""
 	os.makedirs(RESULTS_DIR, exist_ok=True)
 	path = os.path.join(RESULTS_DIR, f"{name}.json")
 	payload = {

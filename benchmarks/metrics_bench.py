@@ -15,7 +15,7 @@ Contract:
   Background Job's on_doctype_update creates (README: why that index matters).
 - Removes every bench row and organization at the end (also rows left by an aborted earlier run);
   BENCH_METRICS_KEEP_ROWS=1 keeps the rows so the next run skips the load.
-Writes bench/results/metrics.json.
+Writes benchmarks/results/metrics.json.
 """
 
 import os
@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-from bench import connect, disconnect, latency_summary, percentile, report, size, write_result
+from benchmarks import connect, disconnect, latency_summary, percentile, report, size, write_result
 
 ROWS = size(1_000_000, 20_000)
 CALLS = size(20, 5)

@@ -9,7 +9,7 @@ What is measured (issue: "p99 under 25 ms with one caller; under 3x the floor"):
 The Job Type has dedup on (300 s window), a high rate limit and queue cap, so every submission is
 accepted and creates a job. No workers are started; everything created is deleted afterwards.
 
-Run: ``.venv/bin/python -m bench.run_all submit`` (``BENCH_QUICK=1`` for a smoke run).
+Run: ``.venv/bin/python -m benchmarks.run_all submit`` (``BENCH_QUICK=1`` for a smoke run).
 """
 
 import threading
@@ -17,10 +17,10 @@ import time
 import uuid
 from collections.abc import Callable
 
-import bench
+import benchmarks
 
 NAME = "submit"
-SUBMISSIONS = bench.size(2000, 200)
+SUBMISSIONS = benchmarks.size(2000, 200)
 CONCURRENCY = (1, 8)
 WARMUP = 20  # calls per caller before timing starts (connections, caches, imports)
 
@@ -48,7 +48,7 @@ def _floor_call(queue_name: str, created: list[str]) -> Callable[[int], None]:
 		doc = frappe.get_doc({"doctype": "Error Log", "method": "bench floor", "error": f"floor {i}"})
 		doc.insert(ignore_permissions=True)
 		frappe.db.commit()
-		queue.enqueue("bench.handlers.raw_noop", result_ttl=60)
+		queue.enqueue("benchmarks.handlers.raw_noop", result_ttl=60)
 		created.append(doc.name)
 
 	return call
@@ -57,7 +57,7 @@ def _floor_call(queue_name: str, created: list[str]) -> Callable[[int], None]:
 def _caller(make_call: Callable[[], Callable[[int], None]], user: str, ids: range, out: list[float]) -> None:
 	import frappe
 
-	bench.connect()
+	benchmarks.connect()
 	frappe.set_user(user)
 	try:
 		call = make_call()
@@ -68,7 +68,7 @@ def _caller(make_call: Callable[[], Callable[[int], None]], user: str, ids: rang
 			call(i)
 			out.append(time.perf_counter() - started)
 	finally:
-		bench.disconnect()
+		benchmarks.disconnect()
 
 
 def measure(make_call: Callable[[], Callable[[int], None]], user: str, callers: int) -> dict:
@@ -89,7 +89,7 @@ def measure(make_call: Callable[[], Callable[[int], None]], user: str, callers: 
 		thread.join()
 	wall = time.perf_counter() - started
 	flat = [s for caller in samples for s in caller]
-	return {**bench.latency_summary(flat), "callers": callers, "per_second": round(len(flat) / wall, 1)}
+	return {**benchmarks.latency_summary(flat), "callers": callers, "per_second": round(len(flat) / wall, 1)}
 
 
 def main() -> dict:
@@ -97,16 +97,16 @@ def main() -> dict:
 
 	from benchless.testing import bench_id
 
-	bench.connect()
-	((user, org),) = bench.make_tenants(1)
-	job_type = bench.make_job_type(
+	benchmarks.connect()
+	((user, org),) = benchmarks.make_tenants(1)
+	job_type = benchmarks.make_job_type(
 		"dartwing.demo.demo_noop",
 		dedup_window_seconds=300,
 		rate_limit_count=1_000_000,
 		rate_limit_window_seconds=60,
 		max_queued_per_org=1_000_000,
 	)
-	floor_queue = f"{bench_id(bench.SITE)}:bench_floor_{uuid.uuid4().hex[:8]}"
+	floor_queue = f"{bench_id(benchmarks.SITE)}:bench_floor_{uuid.uuid4().hex[:8]}"
 	floor_docs: list[str] = []
 	results: dict = {"submissions": SUBMISSIONS, "organization_per_run": "one, shared by all callers"}
 	try:
@@ -123,21 +123,21 @@ def main() -> dict:
 			}
 			_print(callers, results[f"callers_{callers}"])
 	finally:
-		results["jobs_deleted"] = bench.delete_job_type(job_type)
+		results["jobs_deleted"] = benchmarks.delete_job_type(job_type)
 		_cleanup_floor(floor_queue, floor_docs)
 	one = results["callers_1"]
 	results["targets"] = {
 		"p99_1_caller_under_25_ms": one["engine"]["p99_ms"] < 25,
 		"p99_1_caller_under_3x_floor": one["p99_ratio"] < 3,
 	}
-	bench.report("targets", list(results["targets"].items()))
-	print(f"  results: {bench.write_result(NAME, results)}")
+	benchmarks.report("targets", list(results["targets"].items()))
+	print(f"  results: {benchmarks.write_result(NAME, results)}")
 	frappe.db.commit()
 	return results
 
 
 def _print(callers: int, row: dict) -> None:
-	bench.report(
+	benchmarks.report(
 		f"submit_job + commit, {callers} caller(s), {SUBMISSIONS} submissions",
 		[
 			("engine p50 / p99 ms", f"{row['engine']['p50_ms']} / {row['engine']['p99_ms']}"),

@@ -10,15 +10,15 @@ What is measured (issue: "B starts within a few seconds, not after A's backlog")
 The Job Type keeps the engine's default ``max_running_per_org`` (4): that cap is the fairness mechanism.
 Two real workers. Afterwards A's leftover jobs are canceled and everything is deleted.
 
-Run: ``.venv/bin/python -m bench.run_all fairness`` (``BENCH_QUICK=1`` for a smoke run).
+Run: ``.venv/bin/python -m benchmarks.run_all fairness`` (``BENCH_QUICK=1`` for a smoke run).
 """
 
 import time
 
-import bench
+import benchmarks
 
 NAME = "fairness"
-A_JOBS = bench.size(500, 100)
+A_JOBS = benchmarks.size(500, 100)
 B_JOBS = 5
 SOLO_SAMPLES = 3
 WORKERS = 2
@@ -144,28 +144,28 @@ def _cancel(name: str, attempts: int = 3) -> None:
 
 def _reconnect() -> None:
 	"""A RecursionError can strike mid-packet and leave the connection unusable."""
-	bench.disconnect()
-	bench.connect()
+	benchmarks.disconnect()
+	benchmarks.connect()
 
 
 def main() -> dict:
 	from benchless.testing import start_workers
 
-	bench.connect()
-	a, b = bench.make_tenants(2)
-	job_type = bench.make_job_type("dartwing.demo.demo_sleep", dedup_window_seconds=300)
+	benchmarks.connect()
+	a, b = benchmarks.make_tenants(2)
+	job_type = benchmarks.make_job_type("dartwing.demo.demo_sleep", dedup_window_seconds=300)
 	results: dict = {"workers": WORKERS, "max_running_per_org": 4, "sleep_seconds": SLEEP_SECONDS}
 	try:
-		with start_workers(site=bench.SITE, count=WORKERS):
+		with start_workers(site=benchmarks.SITE, count=WORKERS):
 			solo = solo_delays(b, job_type)
 			run = contended(a, b, job_type)
 			_cancel_leftovers(run.pop("a_names") + run.pop("b_names"))
 	finally:
-		results["jobs_deleted"] = bench.delete_job_type(job_type)
+		results["jobs_deleted"] = benchmarks.delete_job_type(job_type)
 	results["solo_start_delays_s"] = [round(d, 3) for d in solo]
 	results["contended"] = run
 	results["targets"] = {"b_starts_within_3_s": run["b_first_start_delay_s"] < 3}
-	bench.report(
+	benchmarks.report(
 		f"A: {A_JOBS} x demo_sleep {SLEEP_SECONDS} s, then B: {B_JOBS}; {WORKERS} workers",
 		[
 			("solo start delay s", results["solo_start_delays_s"]),
@@ -176,7 +176,7 @@ def main() -> dict:
 			*results["targets"].items(),
 		],
 	)
-	print(f"  results: {bench.write_result(NAME, results)}")
+	print(f"  results: {benchmarks.write_result(NAME, results)}")
 	return results
 
 

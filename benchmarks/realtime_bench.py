@@ -4,12 +4,12 @@ Progress latency (issue: "p99 < 100 ms over at least 1,000 updates"):
 - from ``ctx.update_progress()`` in the job to the ``job_progress`` event arriving at a python-socketio
   client on the realtime server, subscribed with ``doc_subscribe("Background Job", job)`` as a Member of
   the job's organization (token auth, the headers Frappe's server requires). Each update carries its
-  send time (``repr(time.time())``) as its message; the handler (``bench.handlers.progress_stamps``)
+  send time (``repr(time.time())``) as its message; the handler (``benchmarks.handlers.progress_stamps``)
   spaces updates 0.3 s apart, beyond the 0.25 s throttle window, so none is held back.
 - the path measured is the engine's whole worker side: throttle -> side channel -> progress UPDATE +
   commit -> ``publish_realtime`` -> Redis -> realtime server -> client. The jobs run through the engine's
   worker entry point ``executor.run_job`` in threads of this process rather than in RQ work horses:
-  ``frappe.get_attr`` resolves handlers only inside installed apps, and ``bench/`` is not one, so the
+  ``frappe.get_attr`` resolves handlers only inside installed apps, and ``benchmarks/`` is not one, so the
   demo Job Type's handler (``dartwing.demo.demo_sleep``) is swapped in this process only for the stamping
   one. Floor for scale: the same client's round trip of a ``publish_realtime`` from this process.
 Cancel acknowledgement (no numeric target):
@@ -18,7 +18,7 @@ Cancel acknowledgement (no numeric target):
   ``cancel_requested``), and the time until the job is seen Canceled (polled every 20 ms). Floor: the same
   client's ``POST /api/method/ping``.
 
-Run: ``.venv/bin/python -m bench.run_all realtime`` (``BENCH_QUICK=1`` for a smoke run).
+Run: ``.venv/bin/python -m benchmarks.run_all realtime`` (``BENCH_QUICK=1`` for a smoke run).
 """
 
 import threading
@@ -28,14 +28,14 @@ from unittest import mock
 import requests
 import socketio
 
-import bench
-from bench import handlers
+import benchmarks
+from benchmarks import handlers
 
 NAME = "realtime"
-PROGRESS_JOBS = bench.size(5, 2)
-UPDATES_PER_JOB = bench.size(210, 25)  # 5 x 210 = 1050 updates
+PROGRESS_JOBS = benchmarks.size(5, 2)
+UPDATES_PER_JOB = benchmarks.size(210, 25)  # 5 x 210 = 1050 updates
 UPDATE_INTERVAL = 0.3  # s, beyond the engine's 0.25 s progress throttle window
-CANCELS = bench.size(52, 8)
+CANCELS = benchmarks.size(52, 8)
 CANCEL_WORKERS = 4
 EVENT_TIMEOUT = 20  # s
 HTTP_TIMEOUT = 15  # s
@@ -45,7 +45,7 @@ class Listener:
 	"""A realtime client that stamps the arrival time of every event."""
 
 	def __init__(self, url: str, authorization: str) -> None:
-		self.namespace = f"/{bench.SITE}"
+		self.namespace = f"/{benchmarks.SITE}"
 		self.arrivals: list[tuple[float, str, dict]] = []
 		self._lock = threading.Lock()
 		self.sio = socketio.Client(reconnection=False)
@@ -104,8 +104,8 @@ def progress_latency(rt_url: str, owner: str, org: str, member: str, job_type: s
 		"jobs_in_parallel": PROGRESS_JOBS,
 		"updates_expected": expected,
 		"interval_s": UPDATE_INTERVAL,
-		"latency": bench.latency_summary(latencies),
-		"publish_floor": bench.latency_summary(floor),
+		"latency": benchmarks.latency_summary(latencies),
+		"publish_floor": benchmarks.latency_summary(floor),
 	}
 
 
@@ -171,12 +171,12 @@ def _run_in_thread(name: str, rq_job_id: str) -> None:
 
 	from dartwing.dartwing_core.background_jobs import executor
 
-	bench.connect()
+	benchmarks.connect()
 	try:
 		executor.run_job(name, rq_job_id)
 		frappe.db.commit()
 	finally:
-		bench.disconnect()
+		benchmarks.disconnect()
 
 
 # ---------------------------------------------------------------- cancel acknowledgement
@@ -204,9 +204,9 @@ def cancel_times(web_url: str, owner: str, org: str, owner_token: str, job_type:
 	return {
 		"cancels": len(acks),
 		"replies_with_cancel_requested": acknowledged,
-		"http_ack": bench.latency_summary(acks),
-		"until_canceled": bench.latency_summary(canceled),
-		"http_ping_floor": bench.latency_summary(floor),
+		"http_ack": benchmarks.latency_summary(acks),
+		"until_canceled": benchmarks.latency_summary(canceled),
+		"http_ping_floor": benchmarks.latency_summary(floor),
 	}
 
 
@@ -246,23 +246,26 @@ def main() -> dict:
 	from benchless.testing import start_realtime, start_server, start_workers
 	from dartwing.tests.engine_utils import make_tenant
 
-	bench.connect()
-	((owner, org),) = bench.make_tenants(1)
+	benchmarks.connect()
+	((owner, org),) = benchmarks.make_tenants(1)
 	member, _ = make_tenant("Member", org=org)
 	frappe.db.commit()
-	job_type = bench.make_job_type(
+	job_type = benchmarks.make_job_type(
 		"dartwing.demo.demo_sleep", timeout_seconds=600, max_running_per_org=50, dedup_window_seconds=0
 	)
 	results: dict = {}
 	try:
-		with start_server(bench.SITE) as web_url, start_realtime(bench.SITE, webserver_url=web_url) as rt_url:
+		with (
+			start_server(benchmarks.SITE) as web_url,
+			start_realtime(benchmarks.SITE, webserver_url=web_url) as rt_url,
+		):
 			results["progress"] = progress_latency(rt_url, owner, org, member, job_type)
 			_print_progress(results["progress"])
-			with start_workers(site=bench.SITE, count=CANCEL_WORKERS):
+			with start_workers(site=benchmarks.SITE, count=CANCEL_WORKERS):
 				results["cancel"] = cancel_times(web_url, owner, org, token_for(owner), job_type)
 			_print_cancel(results["cancel"])
 	finally:
-		results["jobs_deleted"] = bench.delete_job_type(job_type)
+		results["jobs_deleted"] = benchmarks.delete_job_type(job_type)
 	progress = results["progress"]
 	results["targets"] = {
 		"progress_1000_updates": progress["latency"]["n"] >= 1000,
@@ -271,14 +274,14 @@ def main() -> dict:
 			results["cancel"]["replies_with_cancel_requested"] == results["cancel"]["cancels"]
 		),
 	}
-	bench.report("targets", list(results["targets"].items()))
-	print(f"  results: {bench.write_result(NAME, results)}")
+	benchmarks.report("targets", list(results["targets"].items()))
+	print(f"  results: {benchmarks.write_result(NAME, results)}")
 	return results
 
 
 def _print_progress(row: dict) -> None:
 	lat, floor = row["latency"], row["publish_floor"]
-	bench.report(
+	benchmarks.report(
 		f"progress: {row['jobs_in_parallel']} jobs in parallel, updates every {row['interval_s']} s",
 		[
 			("events received / expected", f"{lat['n']} / {row['updates_expected']}"),
@@ -290,7 +293,7 @@ def _print_progress(row: dict) -> None:
 
 def _print_cancel(row: dict) -> None:
 	ack, done, floor = row["http_ack"], row["until_canceled"], row["http_ping_floor"]
-	bench.report(
+	benchmarks.report(
 		f"cancel of a Running demo_sleep over HTTP, {row['cancels']} cancels",
 		[
 			("cancel_job reply p50 / p99 ms", f"{ack['p50_ms']} / {ack['p99_ms']}"),
