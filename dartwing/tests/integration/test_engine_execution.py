@@ -56,9 +56,11 @@ class TestExecution(WorkersTestCase):
 		job = engine.submit_job(job_type, self.org, {"rolled": "back"})
 		frappe.db.rollback()
 		frappe.set_user("Administrator")
-		time.sleep(1.5)  # a dispatched job would have run on the idle workers by now
+		# a job submitted afterwards and run to the end: an early enqueue would have been taken before it
+		marker = submit_as(self.owner, job_type, self.org, {"after": "rollback"})
+		wait_for_status(marker, "Completed")
 		self.assertIsNone(fresh_row(job.name))
-		self.assertEqual(frappe.db.count("Background Job", {"job_type": job_type}), 0)
+		self.assertEqual(frappe.db.get_all("Background Job", {"job_type": job_type}, pluck="name"), [marker])
 		# Nothing reached RQ either: an enqueue before commit would have left an RQ job behind
 		# (queued, or finished after the worker found no row to run).
 		from frappe.utils.background_jobs import create_job_id, get_redis_conn
@@ -106,7 +108,9 @@ class TestExecution(WorkersTestCase):
 		frappe.db.commit()
 		waiting = submit_as("Administrator", job_type, org, {"x": 2})
 		dispatcher.dispatch_now(org)
-		time.sleep(1)
+		# an active organization's job of the same type, submitted later, runs to the end meanwhile
+		marker = submit_as(self.owner, job_type, self.org, {"x": 3})
+		wait_for_status(marker, "Completed")
 		self.assertEqual(fresh_row(waiting).status, "Pending")
 		org_doc = frappe.get_doc("Organization", org)
 		org_doc.status = "Active"

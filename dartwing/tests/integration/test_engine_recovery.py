@@ -21,6 +21,7 @@ from dartwing.tests.engine_utils import (
 	submit_as,
 	wait_for_status,
 )
+from dartwing.tests.utils import wait_until
 
 
 def tick() -> None:
@@ -156,6 +157,7 @@ class TestDependenciesAndCancellation(WorkersTestCase):
 		frappe.db.commit()
 		job = submit_as(self.owner, job_type, self.org, {"seconds": 20, "steps": 40})
 		wait_for_status(job, "Running")
+		horse = int(fresh_row(job, ("worker",)).worker.rsplit(":", 1)[1])
 		with self.set_user(self.owner):
 			reply = engine.cancel_job(job)
 		frappe.db.commit()
@@ -163,7 +165,8 @@ class TestDependenciesAndCancellation(WorkersTestCase):
 		started = time.monotonic()
 		wait_for_status(job, "Canceled", timeout=10)
 		self.assertLess(time.monotonic() - started, 5)
-		time.sleep(1)
+		# once the work horse has exited the handler can write nothing more
+		wait_until(lambda: not _alive(horse), timeout=15)
 		self.assertEqual(fresh_row(job).status, "Canceled")
 		self.assertNotIn("Completed", [h[1] for h in history(job)])
 
@@ -177,9 +180,7 @@ class TestDependenciesAndCancellation(WorkersTestCase):
 			engine.cancel_job(job)
 		frappe.db.commit()
 		wait_for_status(job, "Canceled", timeout=30)
-		from benchless.testing import wait_for
-
-		wait_for(lambda: not _alive(worker_pid), timeout=15)
+		wait_until(lambda: not _alive(worker_pid), timeout=15)
 
 	def test_a_member_cannot_cancel_someone_elses_job_and_ended_jobs_cannot_be_canceled(self):
 		job_type = make_job_type()

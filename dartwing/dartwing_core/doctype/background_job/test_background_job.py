@@ -51,11 +51,14 @@ class TestBackgroundJob(FrappeTestCase):
 		with self.assertRaises(frappe.LinkValidationError):
 			new_job("No Such Org").insert()
 
-	def test_saving_does_not_touch_status(self):
-		job = new_job(self.org, status="Pending").insert()
+	def test_saving_a_job_writes_the_edit_but_never_the_status(self):
+		job = new_job(self.org).insert()
+		frappe.db.set_value("Background Job", job.name, "status", "Running")  # as the engine's transition
+		job.reload()
 		job.progress_message = "edited"
 		job.save()
-		self.assertEqual(frappe.db.get_value("Background Job", job.name, "status"), "Pending")
+		row = frappe.db.get_value("Background Job", job.name, ["status", "progress_message"], as_dict=True)
+		self.assertEqual((row.status, row.progress_message), ("Running", "edited"))
 
 	def test_dependencies_are_stored_as_child_rows(self):
 		parent = new_job(self.org).insert()
