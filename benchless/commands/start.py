@@ -1,10 +1,13 @@
-"""`start --site S [--workers N]`: every process of a bench, like `bench start` with its Procfile.
+"""`start --site S [--workers N]`: every process of a bench, like `bench start` with its Procfile, kept
+alive as supervisor keeps a production bench's.
 
 Runs ``serve``, ``realtime``, N ``worker``s and ``scheduler`` as child processes, prefixes and forwards
-their output, prints the web and Socket.IO addresses, and on Ctrl-C / SIGTERM stops all children
-(SIGTERM, then SIGKILL after a grace period) and exits 0. If a child dies on its own, the others are
-stopped and start exits non-zero. When ``dartwing.install.submit_demo_jobs`` exists it is run once via
-``execute`` after the workers registered, so a newcomer sees jobs run.
+their output, and prints the web and Socket.IO addresses. A child that dies is restarted after a back-off
+(1 s, doubling up to 30 s; reset once it has stayed up 30 s), and each death and restart is logged. Only
+Ctrl-C / SIGTERM (exit 0) or a web or Socket.IO server that cannot start (it dies within its first
+STARTUP_SECONDS; exit 1) stop everything: SIGTERM to all children, SIGKILL after a grace period. When
+``dartwing.install.submit_demo_jobs`` exists it is run once via ``execute`` after the workers registered,
+so a newcomer sees jobs run.
 """
 
 import argparse
@@ -24,6 +27,10 @@ HELP = "Run the web server, Socket.IO, workers and scheduler together"
 STOP_GRACE_SECONDS = 10  # how long children get to stop after SIGTERM before SIGKILL
 WORKER_READY_TIMEOUT = 30  # seconds to wait for workers to register before submitting demo jobs
 DEMO_JOBS_METHOD = "dartwing.install.submit_demo_jobs"
+BACKOFF_FIRST_SECONDS = 1  # delay before the first restart of a dead child
+BACKOFF_MAX_SECONDS = 30  # the delay doubles per quick death up to this
+STABLE_SECONDS = 30  # a child up this long is healthy again: its back-off starts over
+STARTUP_SECONDS = 5  # a web or Socket.IO server dying this soon after starting cannot start
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,12 +42,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 class Child:
-	"""One child process whose output is forwarded line by line with a name prefix."""
+	"""One child process whose output is forwarded line by line with a name prefix; ``spawn`` (re)starts it."""
 
-	def __init__(self, name: str, argv: list[str]):
+	def __init__(self, name: str, argv: list[str], *, server: bool = False):
 		self.name = name
+		self.argv = argv
+		self.server = server  # web / Socket.IO: if it cannot start, the stack cannot run
+		self.backoff = 0.0  # seconds before the next restart; 0 until it dies
+		self.restart_at: float | None = None  # monotonic time of a pending restart
+		self.spawn()
+
+	def spawn(self) -> None:
+		self.started_at = time.monotonic()
+		self.restart_at = None
 		self.proc = subprocess.Popen(
-			argv,
+			self.argv,
 			cwd=benchless.SITES_PATH,
 			stdout=subprocess.PIPE,
 			stderr=subprocess.STDOUT,
@@ -50,16 +66,25 @@ class Child:
 		self.reader = threading.Thread(target=self._forward, daemon=True)
 		self.reader.start()
 
+	def schedule_restart(self, now: float) -> float:
+		"""Note the death, kill what is left of its process group, return the delay before respawning."""
+		self.signal(signal.SIGKILL, even_if_exited=True)  # a dead worker's work horse must not linger
+		healthy = now - self.started_at >= STABLE_SECONDS
+		self.backoff = BACKOFF_FIRST_SECONDS if healthy or not self.backoff else self.backoff * 2
+		self.backoff = min(self.backoff, BACKOFF_MAX_SECONDS)
+		self.restart_at = now + self.backoff
+		return self.backoff
+
 	def _forward(self) -> None:
 		for raw in self.proc.stdout:
 			line = raw.decode(errors="replace").rstrip("\n")
 			print(f"{self.name:<10} | {line}", flush=True)
 
-	def signal(self, signum: int) -> None:
-		if self.proc.poll() is None:
+	def signal(self, signum: int, *, even_if_exited: bool = False) -> None:
+		if self.proc.poll() is None or even_if_exited:
 			try:
 				os.killpg(self.proc.pid, signum)
-			except ProcessLookupError:
+			except (ProcessLookupError, PermissionError):
 				pass
 
 
@@ -75,12 +100,13 @@ def benchless_cmd(*args: str) -> list[str]:
 
 def start_children(site: str, workers: int, web_port: int, socketio_port: int) -> list[Child]:
 	children = [
-		Child("web", benchless_cmd("serve", "--site", site, "--port", str(web_port))),
+		Child("web", benchless_cmd("serve", "--site", site, "--port", str(web_port)), server=True),
 		Child(
 			"socketio",
 			benchless_cmd(
 				"realtime", "--site", site, "--port", str(socketio_port), "--webserver-port", str(web_port)
 			),
+			server=True,
 		),
 	]
 	children += [Child(f"worker.{i + 1}", benchless_cmd("worker", "--site", site)) for i in range(workers)]
@@ -147,12 +173,28 @@ def run(args: argparse.Namespace) -> int:
 	if not args.no_demo_jobs:
 		threading.Thread(target=submit_demo_jobs, args=(site, args.workers), daemon=True).start()
 
-	died = None
-	while not stop.wait(0.5):
-		died = next((c for c in children if c.proc.poll() is not None), None)
-		if died:
-			print(f"start      | {died.name} exited with code {died.proc.returncode}; stopping", flush=True)
-			break
+	failed = supervise(children, stop)
 	stop_children(children)
 	print("start      | stopped", flush=True)
-	return 1 if died else 0
+	return 1 if failed else 0
+
+
+def supervise(children: list[Child], stop: threading.Event) -> bool:
+	"""Restart dead children with back-off until ``stop`` is set; True when a server could not start."""
+	while not stop.wait(0.5):
+		now = time.monotonic()
+		for child in children:
+			if child.restart_at is not None:
+				if now >= child.restart_at:
+					print(f"start      | restarting {child.name}", flush=True)
+					child.spawn()
+				continue
+			code = child.proc.poll()
+			if code is None:
+				continue
+			if child.server and now - child.started_at < STARTUP_SECONDS:
+				print(f"start      | {child.name} could not start (exit code {code}); stopping", flush=True)
+				return True
+			delay = child.schedule_restart(now)
+			print(f"start      | {child.name} exited with code {code}; restarting in {delay:g} s", flush=True)
+	return False
