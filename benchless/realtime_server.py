@@ -12,7 +12,8 @@ Contract:
 - Client events: ``doc_subscribe``/``doctype_subscribe`` join their room only after the web server's
   ``can_subscribe_doc``/``can_subscribe_doctype`` answers 200 for the same credentials; ``*_unsubscribe``
   leave; ``task_subscribe``/``progress_subscribe`` join ``task_progress:{id}``; ``ping`` -> ``pong``.
-  Subscribe handlers also return True/False as an acknowledgement, which Frappe's clients ignore.
+  As in Frappe's ``frappe_handlers.js`` no handler acknowledges anything: a client learns it joined a room
+  when the room's events reach it. One socket's events are handled in the order it sent them.
 - A Redis subscriber on channel ``events`` of ``redis_queue`` relays ``{event, message, room, namespace}`` to
   room ``room`` of namespace ``/{namespace}`` (to the whole namespace when room is empty).
 """
@@ -52,7 +53,9 @@ class RealtimeServer:
 		self.default_site = default_site
 		self.webserver_url = webserver_url.rstrip("/")
 		self.redis_url = redis_url
-		self.sio = socketio.AsyncServer(async_mode="aiohttp", namespaces="*", cors_allowed_origins="*")
+		self.sio = socketio.AsyncServer(
+			async_mode="aiohttp", namespaces="*", cors_allowed_origins="*", async_handlers=False
+		)
 		self.app = web.Application()
 		self.sio.attach(self.app)
 		self.http: ClientSession | None = None
@@ -163,38 +166,32 @@ class RealtimeServer:
 			return False
 		return status == 200
 
-	async def on_doc_subscribe(self, namespace: str, sid: str, doctype=None, docname=None) -> bool:
+	async def on_doc_subscribe(self, namespace: str, sid: str, doctype=None, docname=None) -> None:
 		if not doctype or not docname:
-			return False
+			return
 		params = {"doctype": doctype, "docname": docname}
 		if not await self._allowed(namespace, sid, "can_subscribe_doc", params):
-			return False
+			return
 		await self.sio.enter_room(sid, f"doc:{doctype}/{docname}", namespace=namespace)
-		return True
 
-	async def on_doc_unsubscribe(self, namespace: str, sid: str, doctype=None, docname=None) -> bool:
+	async def on_doc_unsubscribe(self, namespace: str, sid: str, doctype=None, docname=None) -> None:
 		await self.sio.leave_room(sid, f"doc:{doctype}/{docname}", namespace=namespace)
-		return True
 
-	async def on_doctype_subscribe(self, namespace: str, sid: str, doctype=None) -> bool:
+	async def on_doctype_subscribe(self, namespace: str, sid: str, doctype=None) -> None:
 		if not doctype or not await self._allowed(
 			namespace, sid, "can_subscribe_doctype", {"doctype": doctype}
 		):
-			return False
+			return
 		await self.sio.enter_room(sid, f"doctype:{doctype}", namespace=namespace)
-		return True
 
-	async def on_doctype_unsubscribe(self, namespace: str, sid: str, doctype=None) -> bool:
+	async def on_doctype_unsubscribe(self, namespace: str, sid: str, doctype=None) -> None:
 		await self.sio.leave_room(sid, f"doctype:{doctype}", namespace=namespace)
-		return True
 
-	async def on_task_subscribe(self, namespace: str, sid: str, task_id=None) -> bool:
+	async def on_task_subscribe(self, namespace: str, sid: str, task_id=None) -> None:
 		await self.sio.enter_room(sid, f"task_progress:{task_id}", namespace=namespace)
-		return True
 
-	async def on_task_unsubscribe(self, namespace: str, sid: str, task_id=None) -> bool:
+	async def on_task_unsubscribe(self, namespace: str, sid: str, task_id=None) -> None:
 		await self.sio.leave_room(sid, f"task_progress:{task_id}", namespace=namespace)
-		return True
 
 	async def on_ping(self, namespace: str, sid: str, *args) -> None:
 		await self.sio.emit("pong", to=sid, namespace=namespace)

@@ -59,7 +59,19 @@ class Listener:
 			self.arrivals.append((received, event, data[0] if data else {}))
 
 	def subscribe(self, name: str) -> bool:
-		return self.sio.call("doc_subscribe", ("Background Job", name), namespace=self.namespace, timeout=10)
+		"""``doc_subscribe`` (Frappe sends no acknowledgement): True once a probe published to the job's
+		room arrives, False if none does within EVENT_TIMEOUT."""
+		import frappe
+
+		self.sio.emit("doc_subscribe", ("Background Job", name), namespace=self.namespace)
+		probe = f"probe_{name}"
+		deadline = time.monotonic() + EVENT_TIMEOUT
+		while time.monotonic() < deadline:
+			frappe.publish_realtime(probe, {}, doctype="Background Job", docname=name)
+			if self.events(probe):
+				return True
+			time.sleep(0.2)
+		return False
 
 	def events(self, event: str) -> list[tuple[float, dict]]:
 		with self._lock:

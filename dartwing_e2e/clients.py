@@ -125,11 +125,33 @@ class RealtimeClient:
 		with self._lock:
 			self.received.append((event, data[0] if data else None))
 
-	def subscribe_doc(self, doctype: str, name: str) -> bool:
-		"""``doc_subscribe``; True when the server let the socket join ``doc:<doctype>/<name>``."""
-		return self.sio.call(
-			"doc_subscribe", (doctype, name), namespace=self.namespace, timeout=EVENT_TIMEOUT
-		)
+	def subscribe_doc(self, doctype: str, name: str) -> None:
+		"""``doc_subscribe``, then wait until the socket is in ``doc:<doctype>/<name>``: Frappe sends no
+		acknowledgement, so probes are published to the room until one arrives."""
+		self.sio.emit("doc_subscribe", (doctype, name), namespace=self.namespace)
+		probe = f"probe_{frappe.generate_hash(length=10)}"
+
+		def arrived() -> list:
+			frappe.publish_realtime(probe, {}, doctype=doctype, docname=name)
+			return self.events(probe)
+
+		wait_for(arrived, timeout=EVENT_TIMEOUT, interval=0.2)
+
+	def subscription_refused(self, doctype: str, name: str) -> bool:
+		"""``doc_subscribe``; True when the server kept the socket out of ``doc:<doctype>/<name>``.
+
+		A ``ping``'s ``pong`` shows the subscription was handled (benchless handles one socket's events in
+		order); then a probe to the room and a later marker to every socket are published: the probe
+		must not have come before the marker."""
+		self.sio.emit("doc_subscribe", (doctype, name), namespace=self.namespace)
+		pongs = len(self.events("pong"))
+		self.sio.emit("ping", namespace=self.namespace)
+		self.wait(lambda c: len(c.events("pong")) > pongs)
+		probe, marker = (f"{kind}_{frappe.generate_hash(length=10)}" for kind in ("probe", "marker"))
+		frappe.publish_realtime(probe, {}, doctype=doctype, docname=name)
+		frappe.publish_realtime(marker, {}, room="website")
+		self.wait(lambda c: c.events(marker))
+		return not self.events(probe)
 
 	def events(self, name: str, job: str | None = None) -> list[Any]:
 		with self._lock:

@@ -98,11 +98,11 @@ def test_a_demo_sleep_job_is_followed_live_to_completion_on_every_room(world, st
 	watcher_sid = ApiClient(stack.web).login(world.users["watcher"], DEMO_PASSWORD)
 	submitter = connect("submitter")  # user room: joined at connect
 	org_feed = connect("watcher", sid=watcher_sid)
-	assert org_feed.subscribe_doc("Organization", world.org) is True
+	org_feed.subscribe_doc("Organization", world.org)
 	doc_watcher = connect("owner")
 
 	job = submit_as(world.users["submitter"], "demo_sleep", world.org, {**SLEEP, "n": unique("rt")}, **FAST)
-	assert doc_watcher.subscribe_doc("Background Job", job) is True
+	doc_watcher.subscribe_doc("Background Job", job)
 
 	for client in (submitter, org_feed):
 		assert_progress_to_completion(client, job, world.org)
@@ -141,12 +141,12 @@ def test_another_organizations_rooms_are_refused_and_deliver_nothing(world, stac
 		{"seconds": 3, "steps": 12, "n": unique("a")},
 		**FAST,
 	)
-	assert control.subscribe_doc("Background Job", job_a) is True
-	assert control.subscribe_doc("Organization", world.org) is True
+	control.subscribe_doc("Background Job", job_a)
+	control.subscribe_doc("Organization", world.org)
 	# the outsider tries every room of organization A, and joins its own organization's room
-	assert outsider.subscribe_doc("Background Job", job_a) is False
-	assert outsider.subscribe_doc("Organization", world.org) is False
-	assert outsider.subscribe_doc("Organization", world.other_org) is True
+	assert outsider.subscription_refused("Background Job", job_a)
+	assert outsider.subscription_refused("Organization", world.org)
+	outsider.subscribe_doc("Organization", world.other_org)
 	job_b = submit_as(
 		world.users["outsider"], "demo_sleep", world.other_org, {**SLEEP, "n": unique("b")}, **FAST
 	)
@@ -164,8 +164,8 @@ def test_another_organizations_rooms_are_refused_and_deliver_nothing(world, stac
 
 def test_a_job_id_that_does_not_exist_cannot_be_subscribed(world, connect):
 	client = connect("owner")
-	assert client.subscribe_doc("Background Job", frappe.generate_hash(length=10)) is False
-	assert client.subscribe_doc("Organization", unique("No Such Org")) is False
+	assert client.subscription_refused("Background Job", frappe.generate_hash(length=10))
+	assert client.subscription_refused("Organization", unique("No Such Org"))
 
 
 def test_cancel_is_seen_live_as_a_change_to_canceled(world, stack, connect):
