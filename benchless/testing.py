@@ -39,8 +39,6 @@ STANDARD_QUEUES = ("short", "default", "long")
 START_TIMEOUT = 30  # seconds for a child to become usable
 STOP_GRACE = 5  # seconds a child gets after SIGTERM
 
-_running_workers: list["WorkerProcess"] = []
-
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 10, interval: float = 0.1) -> Any:
 	"""Poll ``predicate`` until it returns a truthy value (returned) or raise TimeoutError."""
@@ -134,18 +132,9 @@ class WorkerGroup:
 	site: str
 	workers: list[WorkerProcess] = field(default_factory=list)
 
-	@property
-	def pids(self) -> list[int]:
-		return [w.pid for w in self.workers if w.proc.poll() is None]
-
 	def kill(self, pid: int, signum: int = signal.SIGKILL) -> None:
 		"""Kill one worker and its work horse (simulates a worker crash)."""
 		os.killpg(pid, signum)
-
-
-def worker_pids() -> list[int]:
-	"""Pids of the live worker processes started by ``start_workers``."""
-	return [w.pid for w in _running_workers if w.proc.poll() is None]
 
 
 @contextlib.contextmanager
@@ -158,14 +147,11 @@ def start_workers(
 		for _ in range(count):
 			proc = spawn("worker", "--site", site, "--queue", queues, "--quiet")
 			group.workers.append(WorkerProcess(proc, site))
-		_running_workers.extend(group.workers)
 		wait_for(lambda: _all_registered(group), timeout=START_TIMEOUT, interval=0.2)
 		yield group
 	finally:
 		for worker in group.workers:
 			_stop_worker(worker)
-			with contextlib.suppress(ValueError):
-				_running_workers.remove(worker)
 
 
 def _all_registered(group: WorkerGroup) -> bool:
@@ -225,24 +211,3 @@ def start_realtime(site: str = "test_site", webserver_url: str | None = None) ->
 		args += ["--webserver-port", str(int(webserver_url.rsplit(":", 1)[1].split("/")[0]))]
 	with _server(args, "/socket.io/?EIO=4&transport=polling") as (url, _port):
 		yield url
-
-
-def flush_queues(site: str = "test_site") -> None:
-	"""Empty this bench's RQ queues and their job registries (jobs included)."""
-	conn = redis_queue_conn(site)
-	for name in queue_names(site):
-		queue = Queue(name, connection=conn)
-		queue.empty()
-		for registry_class in (
-			StartedJobRegistry,
-			FinishedJobRegistry,
-			FailedJobRegistry,
-			DeferredJobRegistry,
-			ScheduledJobRegistry,
-		):
-			registry = registry_class(queue=queue)
-			for job_id in registry.get_job_ids():
-				try:
-					registry.remove(job_id, delete_job=True)
-				except NoSuchJobError:  # the job hash expired before its registry entry
-					registry.remove(job_id)

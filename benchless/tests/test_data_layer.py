@@ -84,12 +84,8 @@ class TestTransactions(FrappeTestCase):
 		frappe.db.get_value("BL Named", "tx-locked", "name", for_update=True)
 		with self.secondary_connection():
 			frappe.db.rollback()
-			unlocked = frappe.get_all(
-				"BL Named",
-				filters={"title": ["like", "tx-%"]},
-				pluck="name",
-				for_update=True,
-				skip_locked=True,
+			unlocked = frappe.db.get_values(
+				"BL Named", {"title": ["like", "tx-%"]}, "name", for_update=True, skip_locked=True, pluck=True
 			)
 			self.assertEqual(unlocked, ["tx-free"])
 			frappe.db.rollback()

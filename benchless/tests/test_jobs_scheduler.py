@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import frappe
 import pytest
+from frappe.tests.utils import patch_hooks
 from frappe.utils import now_datetime
 from frappe.utils.background_jobs import get_job, get_queue
 from frappe.utils.scheduler import (
@@ -51,6 +52,11 @@ def clean_state():
 			job.delete()
 
 
+def _enqueue_test_events() -> list[str]:
+	with patch_hooks({"scheduler_events": HOOKS}):
+		return enqueue_events("test_site")
+
+
 def test_hooks_are_read_with_frappe_frequencies():
 	events = {e.method: e for e in get_scheduled_events(HOOKS)}
 	assert events[TICK_METHOD] == ScheduledEvent(TICK_METHOD, "Cron", "* * * * *")
@@ -61,7 +67,7 @@ def test_hooks_are_read_with_frappe_frequencies():
 
 
 def test_first_sight_records_the_time_and_enqueues_nothing():
-	assert enqueue_events("test_site", hooks=HOOKS) == []
+	assert _enqueue_test_events() == []
 	assert get_last_execution(TICK_METHOD) is not None
 	assert get_job(f"scheduled_job::{TICK_METHOD}") is None
 
@@ -70,7 +76,7 @@ def test_due_cron_event_is_enqueued_once_with_scheduled_job_id():
 	set_last_execution(TICK_METHOD, now_datetime() - timedelta(minutes=2))
 	set_last_execution(LONG_METHOD, now_datetime())  # not due before tomorrow midnight
 
-	assert enqueue_events("test_site", hooks=HOOKS) == [TICK_METHOD]
+	assert _enqueue_test_events() == [TICK_METHOD]
 	job = get_job(f"scheduled_job::{TICK_METHOD}")
 	assert job.origin == f"{frappe.conf.bench_id}:default"
 	assert job.kwargs["method"] == TICK_METHOD
@@ -78,7 +84,7 @@ def test_due_cron_event_is_enqueued_once_with_scheduled_job_id():
 
 	# due again a minute later, but the first one is still queued: deduplicated
 	set_last_execution(TICK_METHOD, now_datetime() - timedelta(minutes=2))
-	assert enqueue_events("test_site", hooks=HOOKS) == []
+	assert _enqueue_test_events() == []
 	assert get_job(f"scheduled_job::{TICK_METHOD}").id == job.id
 
 

@@ -114,10 +114,6 @@ def scrub(txt: str) -> str:
 	return cstr(txt).replace(" ", "_").replace("-", "_").lower()
 
 
-def unscrub(txt: str) -> str:
-	return cstr(txt).replace("_", " ").replace("-", " ").title()
-
-
 # ---------------------------------------------------------------- site context
 
 
@@ -373,10 +369,6 @@ def clear_messages() -> None:
 	local.message_log = []
 
 
-def get_message_log() -> list[dict]:
-	return list(local.message_log)
-
-
 def clear_last_message() -> None:
 	if len(local.message_log) > 0:
 		local.message_log = local.message_log[:-1]
@@ -425,12 +417,6 @@ class _UserPermissions:
 
 	def get_roles(self) -> list[str]:
 		return self.roles
-
-
-def get_user() -> _UserPermissions:
-	if not local.user_perms:
-		local.user_perms = _UserPermissions(local.session.user)
-	return local.user_perms
 
 
 def get_roles(username: str | None = None) -> list[str]:
@@ -662,13 +648,6 @@ def set_value(doctype: str, docname: str, fieldname: str | dict, value: Any = No
 	return doc.as_dict()
 
 
-def get_last_doc(doctype: str, filters: Any = None, order_by: str = "creation desc") -> Any:
-	names = get_all(doctype, filters=filters, limit_page_length=1, order_by=order_by, pluck="name")
-	if names:
-		return get_doc(doctype, names[0])
-	raise DoesNotExistError(doctype)
-
-
 # ---------------------------------------------------------------- apps, modules and hooks
 
 
@@ -716,17 +695,6 @@ def setup_module_map() -> None:
 		for module in get_module_list(app):
 			local.module_app[scrub(module)] = app
 			local.app_modules[app].append(scrub(module))
-
-
-def get_module_path(module: str, *joins: str) -> str:
-	"""Directory of a module (e.g. 'Core' -> <frappe>/core), found through the apps' modules.txt."""
-	if not getattr(local, "module_app", None):
-		setup_module_map()
-	module = scrub(module)
-	app = local.module_app.get(module)
-	if not app:
-		raise ImportError(f"Module {module} not found in any app's modules.txt")
-	return get_pymodule_path(f"{app}.{module}", *joins)
 
 
 def get_all_apps(with_internal_apps: bool = True, sites_path: str | None = None) -> list[str]:

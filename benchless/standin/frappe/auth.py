@@ -261,11 +261,6 @@ def clear_cookies() -> None:
 		cookie_manager.delete_cookie(list(SESSION_COOKIES))
 
 
-@frappe.whitelist()
-def get_logged_user() -> str:
-	return frappe.session.user
-
-
 def validate_auth() -> None:
 	"""Authenticate by the Authorization header; a header that does not yield a user -> 401."""
 	authorization_header = (get_request_header("Authorization", "") or "").split(" ")

@@ -40,7 +40,6 @@ def has_permission(
 	doc=None,
 	user=None,
 	raise_exception=True,
-	print_logs=False,
 	*,
 	parent_doctype=None,
 	debug=False,
@@ -60,8 +59,7 @@ def has_permission(
 		perm = get_doc_permissions(doc, user=user, ptype=ptype, debug=debug).get(ptype)
 	else:
 		perm = get_role_permissions(meta, user=user).get(ptype)
-	if not perm and raise_exception and print_logs:
-		frappe.msgprint(frappe._("No permission for {0}").format(doctype))
+	# Frappe logs the refusal (raise_exception only asks for that log); it never raises here
 	return bool(perm)
 
 
@@ -116,10 +114,3 @@ def has_controller_permissions(doc, ptype, user=None, debug=False) -> bool:
 		if controller_permission is not None:
 			return bool(controller_permission)
 	return True
-
-
-def get_doctypes_with_read() -> list[str]:
-	"""Doctypes the session user may read (benchless: from the known doctype JSON files)."""
-	from frappe.model.meta import get_doctype_index
-
-	return [dt for dt in get_doctype_index() if has_permission(dt, "read")]

@@ -7,7 +7,7 @@ Contract: ``get_db(host, user, password, port, cur_db_name)`` returns an unconne
 import frappe
 
 
-def get_db(host=None, user=None, password=None, port=None, cur_db_name=None, socket=None):
+def get_db(host=None, user=None, password=None, port=None, cur_db_name=None):
 	"""A MariaDBDatabase for the given credentials (defaults from ``frappe.conf``)."""
 	from frappe.database.mariadb.database import MariaDBDatabase
 
@@ -18,5 +18,4 @@ def get_db(host=None, user=None, password=None, port=None, cur_db_name=None, soc
 		password=password if password is not None else conf.get("db_password"),
 		port=port or conf.get("db_port") or 3306,
 		cur_db_name=cur_db_name or conf.get("db_name"),
-		socket=socket,
 	)

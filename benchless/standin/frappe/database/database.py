@@ -19,6 +19,7 @@ import re
 import string
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import frappe
@@ -54,9 +55,8 @@ class Database:
 	class InvalidColumnName(frappe.ValidationError):
 		pass
 
-	def __init__(self, host=None, user=None, password=None, port=None, cur_db_name=None, socket=None):
+	def __init__(self, host=None, user=None, password=None, port=None, cur_db_name=None):
 		self.setup_type_map()
-		self.socket = socket
 		self.host = host
 		self.port = port
 		self.user = user
@@ -326,17 +326,20 @@ class Database:
 			as_dict = True
 		if order_by == DefaultOrderBy:
 			order_by = "modified desc"
+		query = _query(doctype)
+		execute = (
+			partial(query.execute_for_update, skip_locked=skip_locked, wait=wait)
+			if for_update
+			else query.execute
+		)
 		try:
-			out = _query(doctype).execute(
+			out = execute(
 				fields=fields,
 				filters=self._name_filters(filters),
 				order_by=order_by,
 				limit_page_length=limit or 0,
 				as_list=not as_dict,
 				ignore_permissions=True,
-				for_update=for_update,
-				skip_locked=skip_locked,
-				wait=wait,
 				distinct=distinct,
 				debug=debug,
 				pluck=fields[0] if pluck else None,
@@ -392,12 +395,29 @@ class Database:
 		)
 		return value[0] if value else None
 
-	def set_single_value(self, doctype: str, fieldname: str | dict, value=None, **kwargs) -> None:
-		to_update = fieldname if isinstance(fieldname, dict) else {fieldname: value}
+	def set_single_value(
+		self,
+		doctype: str,
+		fieldname: str | dict,
+		value: str | int | None = None,
+		*,
+		modified=None,
+		modified_by=None,
+		update_modified=True,
+		debug=False,
+	) -> None:
+		"""Replace the Single's ``tabSingles`` rows for the field(s); also modified/modified_by unless
+		update_modified is False. No document hooks."""
+		to_update = dict(fieldname) if isinstance(fieldname, dict) else {fieldname: value}
+		if update_modified:
+			to_update["modified"] = modified or now_datetime()
+			to_update["modified_by"] = modified_by or frappe.session.user
 		for field, val in to_update.items():
-			self.sql("delete from `tabSingles` where doctype=%s and field=%s", (doctype, field))
+			self.sql("delete from `tabSingles` where doctype=%s and field=%s", (doctype, field), debug=debug)
 			self.sql(
-				"insert into `tabSingles` (doctype, field, value) values (%s, %s, %s)", (doctype, field, val)
+				"insert into `tabSingles` (doctype, field, value) values (%s, %s, %s)",
+				(doctype, field, val),
+				debug=debug,
 			)
 		self.value_cache.pop(doctype, None)
 
@@ -439,7 +459,15 @@ class Database:
 		"""Direct UPDATE (no hooks); sets modified/modified_by unless update_modified is False."""
 		if dn is None or dt == dn:
 			if self._is_single(dt):
-				self.set_single_value(dt, field, val)
+				self.set_single_value(
+					dt,
+					field,
+					val,
+					modified=modified,
+					modified_by=modified_by,
+					update_modified=update_modified,
+					debug=debug,
+				)
 			return
 		to_update = dict(field) if isinstance(field, dict) else {field: val}
 		if update_modified:
@@ -492,13 +520,6 @@ class Database:
 
 	# ------------------------------------------------------------------ schema helpers
 
-	def get_tables(self, cached=True) -> list[str]:
-		return self.sql(
-			"select table_name from information_schema.tables where table_schema=%s",
-			(self.cur_db_name,),
-			pluck=True,
-		)
-
 	def table_exists(self, doctype, cached=True) -> bool:
 		return bool(
 			self.sql(
@@ -507,18 +528,12 @@ class Database:
 			)
 		)
 
-	def has_table(self, doctype) -> bool:
-		return self.table_exists(doctype)
-
 	def get_table_columns(self, doctype) -> list[str]:
 		return self.sql(
 			"select column_name from information_schema.columns where table_schema=%s and table_name=%s",
 			(self.cur_db_name, get_table_name(doctype)),
 			pluck=True,
 		)
-
-	def has_column(self, doctype, column) -> bool:
-		return column in self.get_table_columns(doctype)
 
 	def has_index(self, table_name: str, index_name: str):
 		return self.sql(f"show index from `{table_name}` where Key_name=%s", (index_name,))
@@ -534,14 +549,6 @@ class Database:
 
 	def add_unique(self, doctype, fields, constraint_name=None):
 		raise NotImplementedError
-
-	def estimate_count(self, doctype: str) -> int:
-		"""Row estimate from information_schema (benchless convenience; v15 has only count())."""
-		rows = self.sql(
-			"select table_rows from information_schema.tables where table_schema=%s and table_name=%s",
-			(self.cur_db_name, get_table_name(doctype)),
-		)
-		return int(rows[0][0] or 0) if rows else 0
 
 	def escape(self, s, percent=True) -> str:
 		raise NotImplementedError

@@ -54,10 +54,6 @@ def get_controller(doctype: str) -> type:
 	return controller
 
 
-def clear_controller_cache() -> None:
-	_controller_cache.clear()
-
-
 class BaseDocument:
 	_reserved_keywords = frozenset(("doctype", "meta", "flags", "parent_doc", "_meta", "_table_fieldnames"))
 
@@ -101,14 +97,6 @@ class BaseDocument:
 			self.set(key, value)
 		return self
 
-	def update_if_missing(self, d: dict) -> None:
-		for key, value in d.items():
-			if self.get(key) is None and key not in self.dont_update_if_missing:
-				self.set(key, value)
-
-	def get_db_value(self, key: str) -> Any:
-		return frappe.db.get_value(self.doctype, self.name, key)
-
 	def get(self, key, filters=None, limit=None, default=None) -> Any:
 		if isinstance(key, dict):
 			return _filter(self.get_all_children(), key, limit=limit)
@@ -122,9 +110,6 @@ class BaseDocument:
 		if limit and isinstance(value, list | tuple) and len(value) > limit:
 			value = value[:limit]
 		return value
-
-	def getone(self, key, filters=None):
-		return self.get(key, filters=filters, limit=1)[0]
 
 	def set(self, key: str, value: Any, as_value: bool = False) -> None:
 		if key in self._reserved_keywords:

@@ -2,8 +2,9 @@
 
 Contract:
 - ``DatabaseQuery(doctype).execute(fields=, filters=, or_filters=, order_by=, group_by=, limit_start=,
-  limit_page_length=, limit=, as_list=, pluck=, ignore_permissions=, user=, distinct=, for_update=, ...)``
-  builds one SELECT on ``tab<doctype>``. Every value is bound as a parameter; every identifier (field,
+  limit_page_length=, limit=, as_list=, pluck=, ignore_permissions=, user=, distinct=, ...)`` (Frappe's
+  parameters, exactly) builds one SELECT on ``tab<doctype>``; ``execute_for_update(...)`` adds the row lock
+  that Frappe's ``Database.get_values`` builds through ``frappe.qb``. Every value is bound as a parameter; every identifier (field,
   order-by, group-by, alias) is checked against the doctype's columns or a strict identifier pattern, and
   only a small set of aggregate functions is accepted in ``fields`` (else ``frappe.DataError``).
 - Filters: dict ``{field: value | [op, value]}`` or list ``[[doctype?, field, op, value], ...]``; operators
@@ -19,6 +20,7 @@ import re
 from typing import Any
 
 import frappe
+from frappe.database.database import DefaultOrderBy
 from frappe.model import child_table_fields, default_fields, optional_fields
 from frappe.utils import cint
 
@@ -56,6 +58,7 @@ class DatabaseQuery:
 		self.user = user or (frappe.session.user if getattr(frappe.local, "session", None) else None)
 		self._meta = None
 		self.aliases: set[str] = set()
+		self._lock_clause = ""
 
 	@property
 	def meta(self):
@@ -70,7 +73,7 @@ class DatabaseQuery:
 		or_filters=None,
 		docstatus=None,
 		group_by=None,
-		order_by="KEEP_DEFAULT_ORDERING",
+		order_by=DefaultOrderBy,
 		limit_start=False,
 		limit_page_length=None,
 		as_list=False,
@@ -97,9 +100,6 @@ class DatabaseQuery:
 		ignore_ddl=False,
 		*,
 		parent_doctype=None,
-		for_update=False,
-		skip_locked=False,
-		wait=True,
 	) -> list:
 		"""Build and run the SELECT; see the module contract."""
 		if user:
@@ -123,8 +123,7 @@ class DatabaseQuery:
 			query += f" limit {page_length} offset {offset}"
 		elif offset:
 			query += f" limit 18446744073709551615 offset {offset}"
-		if for_update:
-			query += " for update" + (" skip locked" if skip_locked else "" if wait else " nowait")
+		query += self._lock_clause
 		if not run:
 			return query
 		if pluck:
@@ -132,6 +131,14 @@ class DatabaseQuery:
 		return frappe.db.sql(
 			query, values, as_dict=not as_list, debug=debug, update=update, ignore_ddl=ignore_ddl
 		)
+
+	def execute_for_update(self, *, skip_locked: bool = False, wait: bool = True, **execute_kwargs) -> list:
+		"""``execute`` with ``FOR UPDATE`` (``SKIP LOCKED`` / ``NOWAIT``) appended."""
+		self._lock_clause = " for update" + (" skip locked" if skip_locked else "" if wait else " nowait")
+		try:
+			return self.execute(**execute_kwargs)
+		finally:
+			self._lock_clause = ""
 
 	@staticmethod
 	def _swap_if_misordered(fields, filters):
@@ -205,7 +212,7 @@ class DatabaseQuery:
 		return ", ".join(self._order_term(part) for part in _split_top_level(group_by))
 
 	def build_order_by(self, order_by, group_by, fields) -> str:
-		if order_by == "KEEP_DEFAULT_ORDERING":
+		if order_by == DefaultOrderBy:
 			if group_by or self._is_aggregate_only(fields):
 				return ""
 			sort_field = self.meta.get("sort_field") or "modified"

@@ -554,7 +554,7 @@ class Document(BaseDocument):
 		if self.name is None:
 			return
 		if self.meta.issingle:
-			frappe.db.set_single_value(self.doctype, values)
+			frappe.db.set_single_value(self.doctype, values, update_modified=False)
 		else:
 			frappe.db.set_value(self.doctype, self.name, values, update_modified=False)
 		self.run_method("on_change")
@@ -574,17 +574,10 @@ class Document(BaseDocument):
 			raise NotFound(f"Method {method_name} not found")
 		frappe.is_whitelisted(getattr(method, "__func__", method))
 
-	def get_signature(self) -> str:
-		return f"{self.doctype}:{self.name}"
-
 	def log_error(self, title=None, message=None):
 		return frappe.log_error(
 			title=title, message=message, reference_doctype=self.doctype, reference_name=self.name
 		)
-
-	def get_title(self) -> str:
-		title_field = self.meta.get("title_field") or "name"
-		return cstr(self.get(title_field) or self.name)
 
 	def __deepcopy__(self, memo):
 		copied = type(self).__new__(type(self))

@@ -159,17 +159,11 @@ class Meta(frappe._dict):
 			columns += list(child_table_fields)
 		return columns + [df.fieldname for df in self.fields if df.fieldtype not in no_value_fields]
 
-	def get_fieldnames_with_value(self) -> list[str]:
-		return [df.fieldname for df in self.fields if df.fieldtype not in no_value_fields]
-
 	def get_table_fields(self) -> list[frappe._dict]:
 		return self._table_fields
 
 	def get_link_fields(self) -> list[frappe._dict]:
 		return [df for df in self.fields if df.fieldtype == "Link"]
-
-	def get_dynamic_link_fields(self) -> list[frappe._dict]:
-		return [df for df in self.fields if df.fieldtype == "Dynamic Link"]
 
 	def get_select_fields(self) -> list[frappe._dict]:
 		return [df for df in self.fields if df.fieldtype == "Select"]
@@ -182,11 +176,3 @@ class Meta(frappe._dict):
 		app = self.get("__app") or "frappe"
 		name = frappe.scrub(self.name)
 		return f"{app}.{frappe.scrub(self.module)}.doctype.{name}.{name}"
-
-	@property
-	def sort_field_or_default(self) -> str:
-		return self.get("sort_field") or "modified"
-
-	@property
-	def sort_order_or_default(self) -> str:
-		return (self.get("sort_order") or "DESC").lower()

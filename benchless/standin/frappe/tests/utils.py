@@ -198,15 +198,15 @@ def timeout(seconds: int | Callable = 30, error_message: str = "Test timed out."
 
 
 @contextmanager
-def patch_hooks(overridden_hooks: dict) -> Iterator[None]:
-	"""Make frappe.get_hooks return ``overridden_hooks[hook]`` for the given hook names."""
+def patch_hooks(overridden_hoooks: dict) -> Iterator[None]:  # sic: Frappe 15 spells it with three o's
+	"""Make frappe.get_hooks return ``overridden_hoooks[hook]`` for the given hook names."""
 	get_hooks = frappe.get_hooks
 
 	def patched_hooks(
 		hook: str | None = None, default: Any = "_KEEP_DEFAULT_LIST", app_name: str | None = None
 	):
-		if hook in overridden_hooks:
-			return overridden_hooks[hook]
+		if hook in overridden_hoooks:
+			return overridden_hoooks[hook]
 		return get_hooks(hook, default, app_name)
 
 	frappe.get_hooks = patched_hooks

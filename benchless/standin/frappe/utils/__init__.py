@@ -122,12 +122,6 @@ def random_string(length: int) -> str:
 	return "".join(secrets.choice(alphabet) for _ in range(length))
 
 
-def sha256_hash(data: str | bytes) -> str:
-	if isinstance(data, str):
-		data = data.encode()
-	return hashlib.sha256(data).hexdigest()
-
-
 def parse_json(val: Any) -> Any:
 	"""json.loads for str, _dict for dict, anything else unchanged."""
 	if isinstance(val, str):
@@ -141,20 +135,9 @@ def get_site_name(hostname: str) -> str:
 	return hostname.split(":")[0]
 
 
-def cached_property_reset(obj: Any, name: str) -> None:
-	obj.__dict__.pop(name, None)
-
-
 def is_json(text: str) -> bool:
 	try:
 		json.loads(text)
 	except (TypeError, ValueError):
 		return False
 	return True
-
-
-def execute_in_shell(cmd: str, verbose: bool = False) -> tuple[bytes, bytes]:
-	import subprocess
-
-	proc = subprocess.run(cmd, shell=True, capture_output=True, check=False)
-	return proc.stderr, proc.stdout

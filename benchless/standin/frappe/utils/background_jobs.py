@@ -284,12 +284,6 @@ def get_queue_list(queue_list=None, build_queue_name=False) -> list[str]:
 	return [generate_qname(qtype) for qtype in queue_list] if build_queue_name else queue_list
 
 
-def get_workers(queue: Queue | None = None) -> list[Worker]:
-	if queue:
-		return Worker.all(queue=queue)
-	return Worker.all(connection=get_redis_conn())
-
-
 def get_queue(qtype: str, is_async: bool = True) -> Queue:
 	validate_queue(qtype)
 	return Queue(generate_qname(qtype), connection=get_redis_conn(), is_async=is_async)
@@ -360,7 +354,7 @@ def is_queue_accessible(qobj: Queue) -> bool:
 	return qobj.name in {generate_qname(q) for q in get_queues_timeout()}
 
 
-def create_job_id(job_id: str | None = None) -> str:
+def create_job_id(job_id: str) -> str:
 	"""The RQ job id, namespaced by site: ``{site}::{job_id}`` (uuid4 when no id is given)."""
 	if not job_id:
 		job_id = str(uuid4())

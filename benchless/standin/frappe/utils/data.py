@@ -142,19 +142,6 @@ def get_datetime(
 		return date_parser.parse(datetime_str)
 
 
-def get_datetime_str(datetime_obj: DateTimeLikeObject) -> str:
-	"""'YYYY-MM-DD HH:MM:SS' (no microseconds), as Frappe formats datetimes for the database."""
-	if isinstance(datetime_obj, str):
-		datetime_obj = get_datetime(datetime_obj)
-	return datetime_obj.strftime(DATETIME_FORMAT[:-3])
-
-
-def get_date_str(date_obj: DateTimeLikeObject) -> str:
-	if isinstance(date_obj, str):
-		date_obj = get_datetime(date_obj)
-	return date_obj.strftime(DATE_FORMAT)
-
-
 def get_time(time_str: str | datetime.time | datetime.timedelta) -> datetime.time:
 	if isinstance(time_str, datetime.datetime):
 		return time_str.time()
@@ -202,29 +189,12 @@ def add_days(date: DateTimeLikeObject, days: int) -> DateTimeLikeObject:
 	return add_to_date(date, days=days)
 
 
-def add_months(date: DateTimeLikeObject, months: int) -> DateTimeLikeObject:
-	return add_to_date(date, months=months)
-
-
-def date_diff(string_ed_date: DateTimeLikeObject, string_st_date: DateTimeLikeObject) -> int:
-	return (getdate(string_ed_date) - getdate(string_st_date)).days
-
-
 def time_diff(string_ed_date: DateTimeLikeObject, string_st_date: DateTimeLikeObject) -> datetime.timedelta:
 	return get_datetime(string_ed_date) - get_datetime(string_st_date)
 
 
 def time_diff_in_seconds(string_ed_date: DateTimeLikeObject, string_st_date: DateTimeLikeObject) -> float:
 	return time_diff(string_ed_date, string_st_date).total_seconds()
-
-
-def time_diff_in_hours(string_ed_date: DateTimeLikeObject, string_st_date: DateTimeLikeObject) -> float:
-	return round(time_diff_in_seconds(string_ed_date, string_st_date) / 3600, 6)
-
-
-def format_datetime(datetime_string: DateTimeLikeObject, format_string: str | None = None) -> str:
-	value = get_datetime(datetime_string)
-	return value.strftime(format_string or "%Y-%m-%d %H:%M:%S") if value else ""
 
 
 def cint(s: NumericType | str | None, default: int = 0) -> int:
@@ -292,24 +262,10 @@ def is_html(text: str) -> bool:
 	return isinstance(text, str) and "<" in text and ">" in text
 
 
-def strip_html(text: str) -> str:
-	import re
-
-	return re.sub(r"<[^>]*>", "", cstr(text))
-
-
 def escape_html(text: str) -> str:
 	import html
 
 	return html.escape(cstr(text), quote=True)
-
-
-def comma_and(some_list: list | tuple | str, add_quotes: bool = True) -> str:
-	return _comma_join(some_list, "and", add_quotes)
-
-
-def comma_or(some_list: list | tuple | str, add_quotes: bool = True) -> str:
-	return _comma_join(some_list, "or", add_quotes)
 
 
 def _comma_join(some_list: list | tuple | str, word: str, add_quotes: bool) -> str:
@@ -319,17 +275,6 @@ def _comma_join(some_list: list | tuple | str, word: str, add_quotes: bool) -> s
 			return "".join(items)
 		return ", ".join(items[:-1]) + f" {word} " + items[-1]
 	return some_list
-
-
-def get_url(uri: str | None = None) -> str:
-	"""Site URL (host_name from conf, else http://<site>:<webserver_port>)."""
-	import frappe
-
-	host = frappe.conf.host_name
-	if not host:
-		port = frappe.conf.webserver_port or 8000
-		host = f"http://{frappe.local.site}:{port}"
-	return host.rstrip("/") + ("/" + uri.lstrip("/") if uri else "")
 
 
 def validate_email_address(email_str: str, throw: bool = False) -> str:

@@ -39,12 +39,3 @@ def get_jenv() -> Environment:
 	jenv.globals.update({"frappe": frappe, "_": frappe._})
 	frappe.local.jenv = jenv
 	return jenv
-
-
-def render_template(template: str, context: dict[str, Any] | None = None) -> str:
-	"""Render a template by name (``app/path.html`` or ``path.html``) with ``context``."""
-	return get_jenv().get_template(template).render(context or {})
-
-
-def template_exists(name: str) -> bool:
-	return any(os.path.isfile(os.path.join(path, name)) for _app, path in get_app_dirs())

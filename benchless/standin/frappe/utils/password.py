@@ -83,10 +83,6 @@ def delete_all_passwords_for(doctype: str, name: str) -> None:
 	frappe.db.sql("delete from `__Auth` where doctype=%s and name=%s", (doctype, name))
 
 
-def rename_password(doctype: str, old_name: str, new_name: str) -> None:
-	frappe.db.sql("update `__Auth` set name=%s where doctype=%s and name=%s", (new_name, doctype, old_name))
-
-
 def encrypt(txt: str, encryption_key: str | None = None) -> str:
 	cipher_suite = Fernet(frappe.safe_encode(encryption_key or get_encryption_key()))
 	return cipher_suite.encrypt(frappe.safe_encode(txt)).decode()

@@ -208,10 +208,6 @@ class RedisWrapper(redis.Redis):
 		except RedisConnectionError:
 			pass
 
-	def hdel_names(self, names: list, key: str) -> None:
-		for name in names:
-			self.hdel(name, key)
-
 	def hkeys(self, name: str) -> list:
 		try:
 			return super().hkeys(self.make_key(name))

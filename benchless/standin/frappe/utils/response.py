@@ -3,8 +3,8 @@
 Mirrors ``frappe/utils/response.py`` (Frappe 15) for the JSON, redirect and page response types:
 ``build_response(response_type)`` serialises ``frappe.local.response``; ``as_json`` adds the v1 log keys
 (``_server_messages`` as a JSON string of JSON-encoded msgprint dicts, ``_debug_messages``,
-``_error_message``) or the v2 ones (``messages``, ``debug``); ``report_error(status_code)`` adds
-``exc_type`` (v1) or ``errors`` (v2) for the exception being handled. Tracebacks are only added when
+``_error_message``); ``report_error(status_code)`` adds ``exc_type`` for the exception being handled
+(benchless serves API v1 only). Tracebacks are only added when
 System Settings ``allow_error_traceback`` is on, which benchless never turns on.
 """
 
@@ -26,23 +26,10 @@ import frappe
 
 def report_error(status_code: int) -> Response:
 	"""JSON error response for the exception currently being handled."""
-	from frappe.api import ApiVersion, get_api_version
-
-	exc_type, exc_value, _tb = sys.exc_info()
-	allow_traceback = _traceback_allowed(status_code)
-	traceback = frappe.get_traceback() if allow_traceback else ""
-	type_name = exc_type.__name__ if exc_type else "Exception"
-
-	if get_api_version() == ApiVersion.V2:
-		error_log = {"type": type_name}
-		if allow_traceback:
-			error_log["exception"] = traceback
-		_link_error_with_message_log(error_log, exc_value, frappe.local.message_log)
-		frappe.local.response.errors = [error_log]
-	else:
-		if allow_traceback:
-			frappe.local.response.exception = traceback.splitlines()[-1]
-		frappe.local.response["exc_type"] = type_name
+	exc_type, _exc_value, _tb = sys.exc_info()
+	if _traceback_allowed(status_code):
+		frappe.local.response.exception = frappe.get_traceback().splitlines()[-1]
+	frappe.local.response["exc_type"] = exc_type.__name__ if exc_type else "Exception"
 
 	response = build_response("json")
 	response.status_code = status_code
@@ -52,17 +39,6 @@ def report_error(status_code: int) -> Response:
 def _traceback_allowed(status_code: int) -> bool:
 	"""Never: benchless runs with System Settings ``allow_error_traceback`` off, so bodies carry no traceback."""
 	return False
-
-
-def _link_error_with_message_log(error_log: dict, exception: BaseException | None, message_log: list) -> None:
-	exc_id = getattr(exception, "__frappe_exc_id", None)
-	for message in list(message_log):
-		if exc_id and message.get("__frappe_exc_id") == exc_id:
-			error_log.update(message)
-			message_log.remove(message)
-			error_log.pop("raise_exception", None)
-			error_log.pop("__frappe_exc_id", None)
-			return
 
 
 def build_response(response_type: str | None = None) -> Response:
@@ -88,18 +64,9 @@ def as_json() -> Response:
 
 def make_logs() -> None:
 	"""Attach the message / debug logs to the response in the format of the API version."""
-	from frappe.api import ApiVersion, get_api_version
-
 	response = frappe.local.response
 	message_log = getattr(frappe.local, "message_log", None) or []
 	debug_log = getattr(frappe.local, "debug_log", None) or []
-	if get_api_version() == ApiVersion.V2:
-		if message_log:
-			response["messages"] = message_log
-		if debug_log:
-			response["debug"] = [{"message": m} for m in debug_log]
-		return
-
 	if message_log:
 		response["_server_messages"] = json.dumps([json.dumps(_plain(m)) for m in message_log])
 	if debug_log:

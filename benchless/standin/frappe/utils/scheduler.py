@@ -119,11 +119,11 @@ def is_event_due(event: ScheduledEvent, now: datetime) -> bool:
 	return event.get_next_execution(last_execution) <= now
 
 
-def enqueue_events(site: str, hooks: dict | None = None) -> list[str]:
+def enqueue_events(site: str) -> list[str]:
 	"""One scheduler pass for the connected ``site``: enqueue every due event; returns their methods."""
 	now = _now()
 	enqueued = []
-	events = get_scheduled_events(hooks)
+	events = get_scheduled_events()
 	random.shuffle(events)  # as Frappe: no event always goes first
 	for event in events:
 		try:
@@ -162,10 +162,6 @@ def enqueue_events_for_site(site: str) -> list[str]:
 		return []
 	finally:
 		frappe.destroy()
-
-
-def get_scheduler_tick() -> int:
-	return int(frappe.get_conf().get("scheduler_tick_interval") or DEFAULT_SCHEDULER_TICK)
 
 
 def start_scheduler(sites: list[str], tick: float, stop: threading.Event | None = None) -> None:

@@ -46,40 +46,16 @@ class MariaDBExceptionUtil:
 		return MariaDBExceptionUtil._code(e) == ER.NO_SUCH_TABLE
 
 	@staticmethod
-	def is_missing_table(e: Exception) -> bool:
-		return MariaDBExceptionUtil.is_table_missing(e)
-
-	@staticmethod
 	def is_missing_column(e: Exception) -> bool:
 		return MariaDBExceptionUtil._code(e) == ER.BAD_FIELD_ERROR
-
-	@staticmethod
-	def is_duplicate_fieldname(e: Exception) -> bool:
-		return MariaDBExceptionUtil._code(e) == ER.DUP_FIELDNAME
 
 	@staticmethod
 	def is_duplicate_entry(e: Exception) -> bool:
 		return MariaDBExceptionUtil._code(e) == ER.DUP_ENTRY
 
 	@staticmethod
-	def is_access_denied(e: Exception) -> bool:
-		return MariaDBExceptionUtil._code(e) == ER.ACCESS_DENIED_ERROR
-
-	@staticmethod
 	def cant_drop_field_or_key(e: Exception) -> bool:
 		return MariaDBExceptionUtil._code(e) == ER.CANT_DROP_FIELD_OR_KEY
-
-	@staticmethod
-	def is_syntax_error(e: Exception) -> bool:
-		return MariaDBExceptionUtil._code(e) == ER.PARSE_ERROR
-
-	@staticmethod
-	def is_statement_timeout(e: Exception) -> bool:
-		return MariaDBExceptionUtil._code(e) == 1969
-
-	@staticmethod
-	def is_data_too_long(e: Exception) -> bool:
-		return MariaDBExceptionUtil._code(e) == ER.DATA_TOO_LONG
 
 	@staticmethod
 	def is_primary_key_violation(e: Exception) -> bool:
@@ -96,10 +72,6 @@ class MariaDBExceptionUtil:
 			and "Duplicate" in cstr(e.args[1])
 			and isinstance(e, pymysql.IntegrityError)
 		)
-
-	@staticmethod
-	def is_interface_error(e: Exception) -> bool:
-		return isinstance(e, pymysql.InterfaceError)
 
 
 class MariaDBDatabase(MariaDBExceptionUtil, Database):
@@ -160,20 +132,14 @@ class MariaDBDatabase(MariaDBExceptionUtil, Database):
 		}
 		if self.cur_db_name:
 			settings["database"] = self.cur_db_name
-		if self.socket:
-			settings["unix_socket"] = self.socket
-		else:
-			settings["host"] = self.host or "127.0.0.1"
-			settings["port"] = int(self.port or self.default_port)
+		settings["host"] = self.host or "127.0.0.1"
+		settings["port"] = int(self.port or self.default_port)
 		if self.password:
 			settings["password"] = self.password
 		return settings
 
 	def get_connection(self):
 		return pymysql.connect(**self.get_connection_settings())
-
-	def set_execution_timeout(self, seconds: int) -> None:
-		self.sql("set session max_statement_time = %s", int(seconds))
 
 	@staticmethod
 	def escape(s, percent=True) -> str:
@@ -183,41 +149,8 @@ class MariaDBDatabase(MariaDBExceptionUtil, Database):
 			s = s.replace("%", "%%")
 		return "'" + s + "'"
 
-	@staticmethod
-	def is_type_number(code) -> bool:
-		return code == pymysql.NUMBER
-
-	@staticmethod
-	def is_type_datetime(code) -> bool:
-		return code == pymysql.DATETIME
-
 	def describe(self, doctype: str):
 		return self.sql(f"DESC `{get_table_name(doctype)}`")
-
-	def get_column_type(self, doctype: str, column: str) -> str | None:
-		rows = self.sql(
-			"""select column_type from information_schema.columns
-			where table_schema=%s and table_name=%s and column_name=%s""",
-			(self.cur_db_name, get_table_name(doctype), column),
-			pluck=True,
-		)
-		return rows[0] if rows else None
-
-	def get_column_index(self, table_name: str, fieldname: str, unique: bool = False):
-		"""A single-column index on ``fieldname`` (not part of a composite index), or None."""
-		indexes = self.sql(
-			f"""show index from `{table_name}` where Column_name=%s and Seq_in_index=1
-			and Non_unique=%s and Index_type != 'FULLTEXT'""",
-			(fieldname, int(not unique)),
-			as_dict=True,
-		)
-		for index in indexes:
-			composite = self.sql(
-				f"show index from `{table_name}` where Key_name=%s and Seq_in_index=2", (index.Key_name,)
-			)
-			if not composite:
-				return index
-		return None
 
 	def add_index(self, doctype: str, fields: list, index_name: str | None = None) -> None:
 		"""Create ``index_name`` (default ``f1_f2_index``) on the fields unless it exists."""
@@ -242,6 +175,3 @@ class MariaDBDatabase(MariaDBExceptionUtil, Database):
 			self.sql(
 				f"alter table `{get_table_name(doctype)}` add unique `{constraint_name}`({', '.join(fields)})"
 			)
-
-	def get_database_list(self) -> list[str]:
-		return self.sql("show databases", pluck=True)

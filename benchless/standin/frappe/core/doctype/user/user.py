@@ -101,12 +101,6 @@ class User(Document):
 				self.append("roles", {"role": role})
 		self.save()
 
-	def remove_roles(self, *roles: str) -> None:
-		for row in list(self.get("roles") or []):
-			if row.role in roles:
-				self.remove(row)
-		self.save()
-
 
 @frappe.whitelist(methods=["POST"])
 def generate_keys(user: str) -> dict:
@@ -119,10 +113,3 @@ def generate_keys(user: str) -> dict:
 	user_details.api_secret = api_secret
 	user_details.save()
 	return {"api_secret": api_secret}
-
-
-def get_system_users(exclude_users: list[str] | None = None, limit: int | None = None) -> list[str]:
-	exclude = set(exclude_users or []) | set(STANDARD_USERS)
-	users = frappe.get_all("User", filters={"enabled": 1, "user_type": "System User"}, pluck="name")
-	users = [u for u in users if u not in exclude]
-	return users[:limit] if limit else users
