@@ -23,6 +23,7 @@ def pytest_configure(config: pytest.Config) -> None:
 	if not benchless.activate():
 		# a real Frappe is importable: its own test runner owns the site context
 		return
+	_anchor_paths(config)
 	os.makedirs(benchless.SITES_PATH, exist_ok=True)
 	os.chdir(benchless.SITES_PATH)
 
@@ -40,6 +41,17 @@ def pytest_configure(config: pytest.Config) -> None:
 	frappe.flags.in_test = True
 	frappe.set_user("Administrator")
 	_connected = True
+
+
+def _anchor_paths(config: pytest.Config) -> None:
+	"""``--ignore`` / ``--ignore-glob`` are resolved against the working directory at collection time,
+	which is ``sites/`` by then: make them absolute from where pytest was invoked, so they keep meaning
+	what the caller wrote."""
+	invocation = str(config.invocation_params.dir)
+	for option in ("ignore", "ignore_glob"):
+		values = getattr(config.option, option, None)
+		if values:
+			setattr(config.option, option, [os.path.join(invocation, value) for value in values])
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -69,12 +69,28 @@ def _lock_wait() -> pymysql.err.OperationalError:
 	return pymysql.err.OperationalError(1205, "Lock wait timeout exceeded")
 
 
-def _dispatched(owner: str, job_type: str, org: str, parameters: dict | None = None) -> tuple[str, str]:
-	"""A submitted job that dispatch queued (no worker takes it here): its name and RQ job id."""
-	job = submit_as(owner, job_type, org, parameters or {"n": frappe.generate_hash(length=8)})
-	row = fresh_row(job, ("status", "rq_job_id"))
-	assert row.status == JobStatus.QUEUED.value, row
-	return job, row.rq_job_id
+def _dispatched(owner: str, job_type: str, org: str) -> tuple[str, str]:
+	"""A Queued job as dispatch leaves it, but with no RQ job behind it, so that no worker (a real
+	bench's, say) can take it before this process runs it: its name and dispatch token."""
+	token = f"test-dispatch-{frappe.generate_hash(length=10)}"
+	doc = frappe.get_doc(
+		{
+			"doctype": "Background Job",
+			"job_type": job_type,
+			"organization": org,
+			"submitted_by": owner,
+			"status": JobStatus.QUEUED.value,
+			"priority": "Normal",
+			"parameters": "{}",
+			"max_retries": 5,
+			"timeout_seconds": 300,
+			"queue": "default",
+			"rq_job_id": token,
+			"enqueued_at": frappe.utils.now_datetime(),
+		}
+	).insert(ignore_permissions=True)
+	frappe.db.commit()
+	return doc.name, token
 
 
 class TestRecordingOutcomes(FrappeTestCase):
