@@ -44,11 +44,10 @@ def retry_dead_letters(job_ids: list[str]) -> dict[str, Any]:
 		if not job or job.status != JobStatus.DEAD_LETTER.value:
 			failed[job_id] = _("not in the dead letter queue")
 			continue
-		frappe.db.savepoint("dartwing_dlq_retry")
 		try:
-			engine.retry_job_as_admin(job_id)
+			with state.savepoint("dartwing_dlq_retry"):
+				engine.retry_job_as_admin(job_id)
 		except frappe.ValidationError as exc:  # it moved since it was listed; report it, go on
-			frappe.db.rollback(save_point="dartwing_dlq_retry")
 			failed[job_id] = str(exc)
 			continue
 		done.append(job_id)

@@ -85,12 +85,11 @@ def recover_stale_jobs(limit: int = config.SWEEP_BATCH_SIZE, stale_after: float 
 
 def _isolated(step: Callable[[], None]) -> bool:
 	"""Run one job's step so that its failure is logged and skipped, not the whole batch's undoing."""
-	frappe.db.savepoint("dartwing_sweep_step")
 	try:
-		step()
+		with state.savepoint("dartwing_sweep_step"):
+			step()
 		return True
 	except Exception:
-		frappe.db.rollback(save_point="dartwing_sweep_step")
 		frappe.log_error(title="Job sweep step failed")
 		return False
 

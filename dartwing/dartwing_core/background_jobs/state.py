@@ -16,7 +16,8 @@ Contract:
   dispatch, always the columns of ``ROW_COLUMNS``.
 """
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal, TypedDict
 
@@ -197,6 +198,23 @@ def record_creation(job: Mapping[str, Any], *, message: str) -> Change:
 	change = Change(job, None, JobStatus.PENDING, message)
 	_caused(change)
 	return change
+
+
+@contextmanager
+def savepoint(name: str) -> Iterator[None]:
+	"""A savepoint whose rollback also forgets the changes made since it (they will cause nothing):
+	``frappe.db.rollback(save_point=…)`` alone would leave them to be announced and dispatched."""
+	journal = frappe.flags.get(_JOURNAL)
+	mark = len(journal) if journal is not None else 0
+	frappe.db.savepoint(name)
+	try:
+		yield
+	except BaseException:
+		frappe.db.rollback(save_point=name)
+		journal = frappe.flags.get(_JOURNAL)
+		if journal is not None:
+			del journal[mark:]
+		raise
 
 
 def write_log(

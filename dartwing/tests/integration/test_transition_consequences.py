@@ -102,3 +102,14 @@ class TestTransitionConsequences(FrappeTestCase):
 		self.assertIsNone(state.transition(stale, JobStatus.PENDING, message="late"))
 		frappe.db.commit()
 		self.assertEqual((SEEN["at_once"], SEEN["after_commit"]), ([], []))
+
+	def test_changes_rolled_back_to_a_savepoint_cause_nothing_and_the_others_still_do(self):
+		job = state.load(self.job, for_update=True)
+		with self.assertRaises(RuntimeError), state.savepoint("test_step"):
+			state.transition(job, JobStatus.CANCELED, message="undone")
+			raise RuntimeError("the step fails after its transition")
+		self.assertEqual(frappe.db.get_value("Background Job", self.job, "status"), job.status)
+		kept = state.transition(job, JobStatus.CANCELED, message="kept")
+		self.assertIsNotNone(kept)
+		frappe.db.commit()
+		self.assertEqual(SEEN["after_commit"], [(self.job, job.status, JobStatus.CANCELED.value)])
