@@ -5,8 +5,12 @@ Contract:
 - One namespace per site, ``/{site}``; any other namespace is refused with "Invalid namespace".
 - On connect: the Origin hostname must equal the Host hostname ("Invalid origin"); a Cookie header must be
   present ("No cookie transmitted."); a ``sid`` cookie or an Authorization header is needed. The user is
-  then asked of the web server: GET ``/api/method/frappe.realtime.get_user_info`` forwarding the
-  Authorization header, else the sid (as query arg and cookie). The socket joins ``user:{user}`` and
+  then asked of the web server *at the client's Origin* (realtime/utils.js ``get_url``): GET
+  ``<Origin>/api/method/frappe.realtime.get_user_info`` forwarding the Authorization header, else the sid
+  (as query arg and cookie). So Origin must be the web server's URL (a browser sends the page's origin);
+  a client sending the Socket.IO server's own URL is refused ("Unauthorized: ..."), as on Frappe. Only in
+  ``developer_mode`` is the Origin's port replaced by ``webserver_port``. Later permission checks
+  (``can_subscribe_*``) go to the same URL. The socket joins ``user:{user}`` and
   ``website``, plus ``all`` for System Users. Guests join ``website`` only (benchless deviation: Frappe
   also joins ``user:Guest``).
 - Client events: ``doc_subscribe``/``doctype_subscribe`` join their room only after the web server's
@@ -48,10 +52,19 @@ def get_hostname(url: str | None) -> str | None:
 class RealtimeServer:
 	"""Socket.IO for one bench: authenticates against the web server, relays Redis ``events``."""
 
-	def __init__(self, site: str, webserver_url: str, redis_url: str, default_site: str | None = None):
+	def __init__(
+		self,
+		site: str,
+		redis_url: str,
+		default_site: str | None = None,
+		*,
+		developer_mode: bool = False,
+		webserver_port: int | None = None,
+	):
 		self.site = site
 		self.default_site = default_site
-		self.webserver_url = webserver_url.rstrip("/")
+		self.developer_mode = developer_mode
+		self.webserver_port = webserver_port
 		self.redis_url = redis_url
 		self.sio = socketio.AsyncServer(
 			async_mode="aiohttp", namespaces="*", cors_allowed_origins="*", async_handlers=False
@@ -96,16 +109,24 @@ class RealtimeServer:
 			)
 		return {"sid": sid, "authorization": authorization}
 
-	async def frappe_request(self, site: str, creds: dict, path: str, params: dict | None = None):
+	def web_url(self, origin: str) -> str:
+		"""The web server to ask, from the client's Origin (realtime/utils.js ``get_url``)."""
+		url = origin.rstrip("/")
+		if self.developer_mode and self.webserver_port:
+			parts = urlsplit(url)
+			url = f"{parts.scheme}://{parts.hostname}:{self.webserver_port}"
+		return url
+
+	async def frappe_request(self, base_url: str, creds: dict, path: str, params: dict | None = None):
 		"""GET a whitelisted method on the web server as the client; returns (status, json body or None)."""
-		headers = {"X-Frappe-Site-Name": site, "Accept": "application/json"}
+		headers = {"Accept": "application/json"}
 		params = dict(params or {})
 		if creds.get("authorization"):
 			headers["Authorization"] = creds["authorization"]
 		elif creds.get("sid"):
 			headers["Cookie"] = f"sid={creds['sid']}"
 			params["sid"] = creds["sid"]
-		async with self.http.get(f"{self.webserver_url}{path}", params=params, headers=headers) as res:
+		async with self.http.get(f"{base_url}{path}", params=params, headers=headers) as res:
 			try:
 				body = await res.json(content_type=None)
 			except ValueError:
@@ -123,14 +144,18 @@ class RealtimeServer:
 		if not environ.get("HTTP_COOKIE"):
 			raise socketio.exceptions.ConnectionRefusedError("No cookie transmitted.")
 		creds = self.credentials(environ)
+		base_url = self.web_url(environ["HTTP_ORIGIN"])
 		try:
-			status, body = await self.frappe_request(site, creds, "/api/method/frappe.realtime.get_user_info")
+			status, body = await self.frappe_request(
+				base_url, creds, "/api/method/frappe.realtime.get_user_info"
+			)
 		except Exception as exc:
 			raise socketio.exceptions.ConnectionRefusedError(f"Unauthorized: {exc}")
-		message = (body or {}).get("message") if status == 200 else None
-		if not message or not message.get("user"):
+		message = body.get("message") if status == 200 and isinstance(body, dict) else None
+		if not isinstance(message, dict) or not message.get("user"):
 			raise socketio.exceptions.ConnectionRefusedError(f"Unauthorized: HTTP {status}")
-		return {"site": site, "user": message["user"], "user_type": message.get("user_type"), **creds}
+		session = {"site": site, "base_url": base_url, "user": message["user"], **creds}
+		return {**session, "user_type": message.get("user_type")}
 
 	# --- handlers --------------------------------------------------------------------------------------
 	def _register_handlers(self) -> None:
@@ -159,7 +184,7 @@ class RealtimeServer:
 		session = await self.sio.get_session(sid, namespace=namespace)
 		try:
 			status, _ = await self.frappe_request(
-				session["site"], session, f"/api/method/frappe.realtime.{method}", params
+				session["base_url"], session, f"/api/method/frappe.realtime.{method}", params
 			)
 		except Exception:
 			logger.exception("Can't check permissions for %s %s", method, params)

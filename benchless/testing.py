@@ -204,8 +204,10 @@ def start_server(site: str = "test_site") -> Iterator[str]:
 
 @contextlib.contextmanager
 def start_realtime(site: str = "test_site", webserver_url: str | None = None) -> Iterator[str]:
-	"""``python -m benchless realtime`` on a free port, authenticating against ``webserver_url``
-	(default: the site's webserver_port); yields its base URL once Socket.IO answers."""
+	"""``python -m benchless realtime`` on a free port; yields its base URL once Socket.IO answers.
+
+	As Frappe's, it authenticates each client at the client's Origin, so clients must send Origin = the web
+	server's URL; ``webserver_url``'s port is used instead only under ``developer_mode``."""
 	args = ["realtime", "--site", site]
 	if webserver_url:
 		args += ["--webserver-port", str(int(webserver_url.rsplit(":", 1)[1].split("/")[0]))]

@@ -44,13 +44,14 @@ HTTP_TIMEOUT = 15  # s
 class Listener:
 	"""A realtime client that stamps the arrival time of every event."""
 
-	def __init__(self, url: str, authorization: str) -> None:
+	def __init__(self, url: str, authorization: str, origin: str) -> None:
 		self.namespace = f"/{benchmarks.SITE}"
 		self.arrivals: list[tuple[float, str, dict]] = []
 		self._lock = threading.Lock()
 		self.sio = socketio.Client(reconnection=False)
 		self.sio.on("*", self._record, namespace=self.namespace)
-		headers = {"Origin": url, "Cookie": "io=1", "Authorization": authorization}
+		# Origin is the web server: Frappe's realtime server authenticates the client there
+		headers = {"Origin": origin, "Cookie": "io=1", "Authorization": authorization}
 		self.sio.connect(url, headers=headers, namespaces=[self.namespace], wait_timeout=EVENT_TIMEOUT)
 
 	def _record(self, event: str, *data) -> None:
@@ -93,8 +94,8 @@ def token_for(user: str) -> str:
 
 
 # ---------------------------------------------------------------- progress latency
-def progress_latency(rt_url: str, owner: str, org: str, member: str, job_type: str) -> dict:
-	listener = Listener(rt_url, token_for(member))
+def progress_latency(rt_url: str, web_url: str, owner: str, org: str, member: str, job_type: str) -> dict:
+	listener = Listener(rt_url, token_for(member), origin=web_url)
 	try:
 		floor = _publish_floor(listener, member)
 		jobs = _submit(owner, org, job_type, PROGRESS_JOBS, {"updates": UPDATES_PER_JOB})
@@ -271,7 +272,7 @@ def main() -> dict:
 			start_server(benchmarks.SITE) as web_url,
 			start_realtime(benchmarks.SITE, webserver_url=web_url) as rt_url,
 		):
-			results["progress"] = progress_latency(rt_url, owner, org, member, job_type)
+			results["progress"] = progress_latency(rt_url, web_url, owner, org, member, job_type)
 			_print_progress(results["progress"])
 			with start_workers(site=benchmarks.SITE, count=CANCEL_WORKERS):
 				results["cancel"] = cancel_times(web_url, owner, org, token_for(owner), job_type)

@@ -6,8 +6,9 @@ Contract:
   ``Authorization`` header, a ``sid`` cookie session with its CSRF token, or nobody = Guest) and returns
   the raw ``requests.Response``: tests assert exact statuses and bodies themselves.
 - ``RealtimeClient`` connects to the site namespace ``/<site>`` the way Frappe's Socket.IO server requires
-  (frappe/realtime: middlewares/authenticate.js): a Cookie header, an Origin whose host equals the Host,
-  and token or sid credentials. It records every event; waits are bounded.
+  (frappe/realtime: middlewares/authenticate.js): a Cookie header, an Origin whose host equals the Host
+  and which is the *web server's* URL (the realtime server authenticates the client by calling
+  ``<Origin>/api/method/frappe.realtime.get_user_info``), and token or sid credentials. It records every event; waits are bounded.
 - Token and session helpers commit what they write, because the servers are other processes.
 """
 
@@ -107,6 +108,7 @@ class RealtimeClient:
 		url: str,
 		site: str = "test_site",
 		*,
+		origin: str,
 		authorization: str | None = None,
 		sid: str | None = None,
 	) -> None:
@@ -115,8 +117,9 @@ class RealtimeClient:
 		self._lock = threading.Lock()
 		self.sio = socketio.Client(reconnection=False)
 		self.sio.on("*", self._record, namespace=self.namespace)
-		# Frappe's server wants a Cookie header even for token clients, and Origin host == Host host.
-		headers = {"Origin": url, "Cookie": f"sid={sid}" if sid else "io=1"}
+		# Frappe's server wants a Cookie header even for token clients, Origin host == Host host, and
+		# Origin = the web server it authenticates against (not the Socket.IO URL).
+		headers = {"Origin": origin, "Cookie": f"sid={sid}" if sid else "io=1"}
 		if authorization:
 			headers["Authorization"] = authorization
 		self.sio.connect(url, headers=headers, namespaces=[self.namespace], wait_timeout=EVENT_TIMEOUT)

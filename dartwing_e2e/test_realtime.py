@@ -66,7 +66,7 @@ def connect(stack: SimpleNamespace, world: SimpleNamespace) -> Iterator:
 
 	def open_client(who: str, sid: str | None = None) -> RealtimeClient:
 		auth = None if sid else world.tokens[who]
-		client = RealtimeClient(stack.rt, SITE, authorization=auth, sid=sid)
+		client = RealtimeClient(stack.rt, SITE, origin=stack.web, authorization=auth, sid=sid)
 		opened.append(client)
 		return client
 

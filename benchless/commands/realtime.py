@@ -1,6 +1,8 @@
 """`realtime --site S [--port P] [--webserver-port W]`: the Socket.IO server (bench's `node socketio.js`).
 
-Ports default to ``socketio_port`` / ``webserver_port`` of the site's config. Stops on SIGINT/SIGTERM.
+Ports default to ``socketio_port`` / ``webserver_port`` of the site's config. As Frappe's server, it
+authenticates each client against the web server at the client's Origin; the web server port is used only
+in ``developer_mode`` (it replaces the Origin's port). Stops on SIGINT/SIGTERM.
 """
 
 import argparse
@@ -13,7 +15,11 @@ HELP = "Start the Socket.IO server speaking Frappe's realtime protocol"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
 	parser.add_argument("--site", help="site served (default: default_site)")
 	parser.add_argument("--port", type=int, help="port to listen on (default: conf.socketio_port)")
-	parser.add_argument("--webserver-port", type=int, help="web server to authenticate against")
+	parser.add_argument(
+		"--webserver-port",
+		type=int,
+		help="in developer_mode, the web server port (default: conf.webserver_port)",
+	)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,9 +36,10 @@ def run(args: argparse.Namespace) -> int:
 
 	server = RealtimeServer(
 		site=site,
-		webserver_url=f"http://127.0.0.1:{webserver_port}",
 		redis_url=conf["redis_queue"],
 		default_site=conf.get("default_site") if not args.site else site,
+		developer_mode=bool(conf.get("developer_mode")),
+		webserver_port=webserver_port,
 	)
 	try:
 		run_server(server, port)

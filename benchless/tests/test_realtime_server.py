@@ -1,7 +1,8 @@
 """The Socket.IO server over real HTTP: Frappe's connect checks, rooms, permission-checked doc rooms, relay.
 
 Starts ``serve`` and ``realtime`` on free ports; clients are python-socketio clients sending a Cookie
-header, an Origin matching the Host, and token or sid credentials, as a browser or script would.
+header, an Origin matching the Host and naming the web server (as a browser on a page of the site does),
+and token or sid credentials.
 """
 
 import uuid
@@ -24,6 +25,7 @@ PLAIN_PASSWORD = "Rt-test-pass-42!"
 @pytest.fixture(scope="module")
 def servers():
 	with start_server("test_site") as web_url, start_realtime("test_site", webserver_url=web_url) as rt_url:
+		Client.default_origin = web_url  # the page a browser client would be on
 		yield web_url, rt_url
 
 
@@ -72,6 +74,8 @@ def error_log_name():
 class Client:
 	"""A socketio client that records events and connect errors of the site namespace."""
 
+	default_origin: str | None = None
+
 	def __init__(self, url: str, *, cookie="io=1", authorization=None, origin=None, namespace=NAMESPACE):
 		self.namespace = namespace
 		self.sio = socketio.Client(reconnection=False)
@@ -79,7 +83,7 @@ class Client:
 		self.errors: list[object] = []
 		self.sio.on("connect_error", self.errors.append, namespace=namespace)
 		self.sio.on("*", self._record, namespace=namespace)
-		headers = {"Origin": origin or url}
+		headers = {"Origin": origin or self.default_origin}
 		if cookie:
 			headers["Cookie"] = cookie
 		if authorization:
@@ -123,7 +127,7 @@ def connect_error(url: str, **kwargs) -> str:
 	sio = socketio.Client(reconnection=False)
 	namespace = kwargs.pop("namespace", NAMESPACE)
 	sio.on("connect_error", errors.append, namespace=namespace)
-	headers = {"Origin": kwargs.pop("origin", url)}
+	headers = {"Origin": kwargs.pop("origin", Client.default_origin)}
 	if kwargs.get("cookie"):
 		headers["Cookie"] = kwargs["cookie"]
 	if kwargs.get("authorization"):
@@ -156,6 +160,20 @@ def test_foreign_origin_is_refused(servers, admin_token):
 	_, rt_url = servers
 	message = connect_error(rt_url, origin="http://evil.example", authorization=admin_token, cookie="io=1")
 	assert message == "Invalid origin"
+
+
+def test_origin_naming_the_socketio_port_is_refused_even_with_valid_credentials(servers, admin_token):
+	"""Frappe asks ``<Origin>/api/method/frappe.realtime.get_user_info``: the Socket.IO server is no web
+	server, so a client that sends its own URL as Origin (the quickstart's old mistake) is refused."""
+	web_url, rt_url = servers
+	message = connect_error(rt_url, origin=rt_url, authorization=admin_token, cookie="io=1")
+	assert message.startswith("Unauthorized"), message
+	# the same credentials with Origin = the web server connect
+	client = Client(rt_url, origin=web_url, authorization=admin_token)
+	try:
+		assert client.sio.connected
+	finally:
+		client.close()
 
 
 def test_bad_token_is_refused(servers):
