@@ -18,6 +18,8 @@ import datetime
 import functools
 import inspect
 import json
+import math
+import re
 import types
 import typing
 from collections.abc import Callable
@@ -31,6 +33,8 @@ from frappe.exceptions import FrappeTypeError
 SLACK_DICT = {bool: (int, bool, float)}
 _TRUE_STRINGS = frozenset(("1", "on", "t", "true", "y", "yes"))
 _FALSE_STRINGS = frozenset(("0", "off", "f", "false", "n", "no"))
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_INT_TEXT = re.compile(r"^([+-]?[0-9](?:_?[0-9])*)(?:\.0+)?$", re.ASCII)
 
 
 class _Invalid(Exception):
@@ -76,7 +80,7 @@ def transform_parameter_types(func: Callable, args: tuple, kwargs: dict) -> tupl
 		accepted = _accepted_type(annotation, param.default)
 		try:
 			converted = _convert(value, accepted)
-		except (_Invalid, TypeError, ValueError) as exc:
+		except (_Invalid, TypeError, ValueError, OverflowError, RecursionError) as exc:
 			raise_type_error(name, accepted, value, exc)
 		if name in kwargs:
 			new_kwargs[name] = converted
@@ -250,23 +254,24 @@ def _to_str(value: Any) -> str:
 
 
 def _to_int(value: Any) -> int:
+	# pydantic-core's lax int: floats must be finite, integral and inside 64 bits ("int_parsing_size");
+	# text is an optionally signed run of digits (underscores between them, trailing ".0…" allowed), never
+	# "1e3", "inf" or "nan"; integers and integer text of any size pass.
 	if isinstance(value, bool):
 		return int(value)
 	if isinstance(value, int):
 		return value
 	if isinstance(value, float | Decimal):
-		if value != int(value):
+		if not value.is_finite() if isinstance(value, Decimal) else not math.isfinite(value):
+			raise _Invalid
+		if not _INT64_MIN < value < _INT64_MAX or value != int(value):
 			raise _Invalid
 		return int(value)
 	if isinstance(value, str):
-		text = value.strip()
-		try:
-			return int(text)
-		except ValueError:
-			number = float(text)  # "5.0" is an int in lax mode, "5.5" is not
-			if number != int(number):
-				raise _Invalid
-			return int(number)
+		match = _INT_TEXT.match(value.strip())
+		if not match:
+			raise _Invalid
+		return int(match.group(1))
 	raise _Invalid
 
 
