@@ -7,7 +7,7 @@ dashboard_chart_source``: ``{labels, datasets: [{name, values}]}``).
 
 Contract: counts are computed in SQL over ``tabBackground Job`` with parameters only, restricted to the
 caller's organizations (System Managers see every organization), over the last ``hours`` hours by
-creation time (1..168). Failure rate: ``metrics_math.failure_rate`` of the window's failures
+creation time (1..168; anything else is refused with a ValidationError, 417). Failure rate: ``metrics_math.failure_rate`` of the window's failures
 (``transitions.FAILURE``) and Completed jobs, as a percentage; 0 when nothing has ended. The tenancy
 filter is ``permissions.org_scope``.
 """
@@ -19,17 +19,18 @@ import frappe
 from frappe import _
 from frappe.utils import now_datetime
 
-from dartwing.dartwing_core.background_jobs import metrics_math, permissions
+from dartwing.dartwing_core.background_jobs import arguments, metrics_math, permissions
 from dartwing.dartwing_core.background_jobs.transitions import FAILURE, ORDER, JobStatus
 
 STATUS_ORDER = tuple(status.value for status in ORDER)
 MAX_HOURS = 168  # one week of hourly buckets keeps the chart readable
+DEFAULT_HOURS = 24  # h, the chart's window when its filters name none
 
 
 @frappe.whitelist()
 def get_failure_rate(filters: dict | str | None = None) -> dict[str, Any]:
 	"""Number card: the failure rate of jobs created in the last 24 hours."""
-	counts = dict(status_counts(24))
+	counts = dict(status_counts(DEFAULT_HOURS))
 	failed = sum(counts.get(status.value, 0) for status in FAILURE)
 	rate = metrics_math.failure_rate(failed, counts.get(JobStatus.COMPLETED.value, 0))
 	return {"value": round(100 * (rate or 0.0), 2), "fieldtype": "Percent"}
@@ -45,7 +46,7 @@ def status_counts(hours: int) -> list[tuple[str, int]]:
 	return [(status, int(count)) for status, count in rows]
 
 
-def jobs_per_hour(hours: int = 24) -> dict[str, Any]:
+def jobs_per_hour(hours: int = DEFAULT_HOURS) -> dict[str, Any]:
 	"""Chart data: one label per hour (oldest first) and one dataset per status that occurs."""
 	hours = _bounded_hours(hours)
 	end = now_datetime().replace(minute=0, second=0, microsecond=0)
@@ -80,8 +81,4 @@ def _scope(hours: int, since: datetime | None = None) -> tuple[str | None, dict[
 
 
 def _bounded_hours(hours: Any) -> int:
-	try:
-		hours = int(hours)
-	except (TypeError, ValueError):
-		hours = 24
-	return min(max(hours, 1), MAX_HOURS)
+	return arguments.integer("hours", hours, lo=1, hi=MAX_HOURS, default=DEFAULT_HOURS)

@@ -13,7 +13,7 @@ from frappe import _
 from frappe.rate_limiter import rate_limit
 from werkzeug.wrappers import Response
 
-from dartwing.dartwing_core.background_jobs import config, dead_letter, engine, queries
+from dartwing.dartwing_core.background_jobs import arguments, config, dead_letter, engine, queries
 
 
 @frappe.whitelist(methods=["POST"])
@@ -28,7 +28,9 @@ def submit_job(
 	depends_on: list | str | None = None,
 ) -> dict[str, Any]:
 	"""Submit a job; returns at once with its id and status (the work happens in a worker)."""
-	_require(job_type=job_type, organization=organization)
+	job_type = arguments.text("job_type", job_type, required=True)
+	organization = arguments.text("organization", organization, required=True)
+	priority = arguments.text("priority", priority)
 	parameters = _json_argument("parameters", parameters, dict)
 	depends_on = _json_argument("depends_on", depends_on, list)
 	job = engine.submit_job(job_type, organization, parameters, priority=priority, depends_on=depends_on)
@@ -38,7 +40,7 @@ def submit_job(
 @frappe.whitelist(methods=["GET", "POST"])
 def get_job_status(job_id: str | None = None) -> dict[str, Any]:
 	"""Status, progress, retries, result or error and timestamps of one job."""
-	_require(job_id=job_id)
+	job_id = arguments.text("job_id", job_id, required=True)
 	engine.get_job_for_user(job_id)
 	return queries.job_status(job_id)
 
@@ -61,7 +63,7 @@ def list_jobs(
 @frappe.whitelist(methods=["GET", "POST"])
 def get_job_history(job_id: str | None = None) -> dict[str, Any]:
 	"""Every status change of a job with actor, time, message and attempt number."""
-	_require(job_id=job_id)
+	job_id = arguments.text("job_id", job_id, required=True)
 	engine.get_job_for_user(job_id)
 	return {"job_id": job_id, "history": queries.history(job_id)}
 
@@ -69,14 +71,14 @@ def get_job_history(job_id: str | None = None) -> dict[str, Any]:
 @frappe.whitelist(methods=["POST"])
 def cancel_job(job_id: str | None = None) -> dict[str, Any]:
 	"""Cancel a job: at once if it waits, at its next checkpoint if it runs."""
-	_require(job_id=job_id)
+	job_id = arguments.text("job_id", job_id, required=True)
 	return dict(engine.cancel_job(job_id))
 
 
 @frappe.whitelist(methods=["POST"])
 def retry_job(job_id: str | None = None) -> dict[str, Any]:
 	"""Retry a Failed, Timed Out, Canceled or Dead Letter job with a fresh retry budget."""
-	_require(job_id=job_id)
+	job_id = arguments.text("job_id", job_id, required=True)
 	return dict(engine.retry_job(job_id))
 
 
@@ -116,9 +118,9 @@ def delete_dead_letter_jobs(job_ids: list | str | None = None) -> dict[str, Any]
 	return dead_letter.delete_dead_letters(_json_argument("job_ids", job_ids, list))
 
 
-def _require(**arguments: Any) -> None:
+def _require(**values: Any) -> None:
 	"""A missing argument is the caller's mistake (417 with its name), not a server error."""
-	for name, value in arguments.items():
+	for name, value in values.items():
 		if value in (None, "", [], {}):
 			frappe.throw(_("{0} is required").format(name), frappe.ValidationError)
 
@@ -129,7 +131,7 @@ def _json_argument(name: str, value: Any, expected: type) -> Any:
 		return value
 	try:
 		parsed = frappe.parse_json(value)
-	except ValueError:
+	except (ValueError, RecursionError):  # not JSON, or nested deeper than json can read
 		parsed = None
 	if not isinstance(parsed, expected):
 		kind = _("a JSON object") if expected is dict else _("a JSON list")
@@ -150,6 +152,7 @@ def get_job_metrics(
 	"""
 	from dartwing.dartwing_core.background_jobs import metrics
 
+	organization = arguments.text("organization", organization)
 	return metrics.get_job_metrics(organization, hours=hours, from_date=from_date, to_date=to_date)
 
 

@@ -57,6 +57,7 @@ SUBMIT_RATE_WINDOW_SECONDS = 60  # s
 # Listing
 LIST_LIMIT_MAX = 500  # rows per page, hard cap
 LIST_LIMIT_DEFAULT = 20  # rows per page when the caller gives none
+LIST_START_MAX = 1_000_000  # rows skipped at most (deeper paging is a mistake; narrow the filters)
 
 # The one priority order: highest first, the order in which work is taken.
 PRIORITIES_BY_RANK = ("Critical", "High", "Normal", "Low")

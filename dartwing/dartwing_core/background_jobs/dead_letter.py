@@ -12,7 +12,7 @@ from typing import Any
 import frappe
 from frappe import _
 
-from dartwing.dartwing_core.background_jobs import config, engine, permissions, queries, state
+from dartwing.dartwing_core.background_jobs import arguments, config, engine, permissions, queries, state
 from dartwing.dartwing_core.background_jobs.transitions import JobStatus
 
 ADMIN_ROLE = "System Manager"
@@ -80,10 +80,7 @@ def _check_admin() -> None:
 
 
 def _bulk_ids(job_ids: Any) -> list[str]:
-	if not isinstance(job_ids, list | tuple) or not all(isinstance(i, str) and i for i in job_ids):
-		frappe.throw(_("job_ids must be a list of job IDs"), frappe.ValidationError)
-	if not job_ids:
+	ids = arguments.text_list("job_ids", job_ids, max_items=config.MAX_BULK_JOB_IDS)
+	if not ids:
 		frappe.throw(_("job_ids must not be empty"), frappe.ValidationError)
-	if len(job_ids) > config.MAX_BULK_JOB_IDS:
-		frappe.throw(_("At most {0} jobs per call").format(config.MAX_BULK_JOB_IDS), frappe.ValidationError)
-	return list(dict.fromkeys(job_ids))
+	return ids

@@ -9,14 +9,14 @@ Contract:
   the dispatcher dead-letters the last kind with a reason naming the parent, so no job waits forever.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 
 import frappe
 from frappe import _
 
-from dartwing.dartwing_core.background_jobs import config
+from dartwing.dartwing_core.background_jobs import arguments, config
 from dartwing.dartwing_core.background_jobs.transitions import (
 	PARENT_FAILED_FOR_GOOD,
 	RETRY_WAITING,
@@ -43,15 +43,10 @@ def validate_parents(organization: str, depends_on: Iterable[str] | None) -> lis
 	"""The distinct parent job names, each an existing job of ``organization``."""
 	if depends_on is None:
 		return []
-	if isinstance(depends_on, str) or not isinstance(depends_on, Iterable):
+	if isinstance(depends_on, str | Mapping) or not isinstance(depends_on, Iterable):
 		frappe.throw(_("depends_on must be a list of job IDs"), frappe.ValidationError)
-	parents = list(dict.fromkeys(depends_on))
-	if len(parents) > config.MAX_DEPENDENCIES:
-		frappe.throw(
-			_("A job may depend on at most {0} jobs").format(config.MAX_DEPENDENCIES), frappe.ValidationError
-		)
-	if not all(isinstance(name, str) and name for name in parents):
-		frappe.throw(_("depends_on must be a list of job IDs"), frappe.ValidationError)
+	# items are checked before de-duplication: a dict or list item is unhashable
+	parents = arguments.text_list("depends_on", list(depends_on), max_items=config.MAX_DEPENDENCIES)
 	if not parents:
 		return []
 	found = set(

@@ -23,6 +23,7 @@ from frappe import _
 from frappe.utils import now_datetime
 
 from dartwing.dartwing_core.background_jobs import (
+	arguments,
 	cancellation,
 	config,
 	dependencies,
@@ -163,6 +164,7 @@ def _validate_parameters(parameters: Any) -> tuple[str, str]:
 		parameters = {}
 	if not isinstance(parameters, Mapping):
 		frappe.throw(_("parameters must be a JSON object"), frappe.ValidationError)
+	arguments.json_object("parameters", parameters)  # depth, NaN/Infinity, 64-bit integers, keys
 	try:
 		text = canonical_json(dict(parameters))
 	except (TypeError, ValueError) as exc:
@@ -176,7 +178,7 @@ def _validate_parameters(parameters: Any) -> tuple[str, str]:
 
 
 def _validate_priority(priority: Any) -> str:
-	if priority not in config.PRIORITIES:
+	if not isinstance(priority, str) or priority not in config.PRIORITIES:
 		frappe.throw(
 			_("priority must be one of {0}").format(", ".join(config.PRIORITIES)), frappe.ValidationError
 		)

@@ -30,7 +30,7 @@ import frappe
 from frappe import _
 from frappe.utils import get_datetime, now_datetime
 
-from dartwing.dartwing_core.background_jobs import config, metrics_math, permissions
+from dartwing.dartwing_core.background_jobs import arguments, config, metrics_math, permissions
 from dartwing.dartwing_core.background_jobs.transitions import FAILURE, WAITING, JobStatus, status_tuple
 
 # Covering index for the windowed queries, created by Background Job's on_doctype_update().
@@ -72,11 +72,10 @@ def get_job_metrics(
 
 def resolve_window(hours: Any, from_date: Any, to_date: Any) -> tuple[datetime, datetime]:
 	"""[start, end) from the API arguments; ValidationError (417) when unparsable, inverted or too long."""
+	start, end = arguments.moment("from_date", from_date), arguments.moment("to_date", to_date)
 	try:
-		start = get_datetime(from_date) if from_date else None
-		end = get_datetime(to_date) if to_date else None
 		return metrics_math.window_bounds(now_datetime(), hours=hours, start=start, end=end)
-	except (TypeError, ValueError) as exc:
+	except ValueError as exc:
 		frappe.throw(_("Invalid metrics window: {0}").format(exc), frappe.ValidationError)
 
 

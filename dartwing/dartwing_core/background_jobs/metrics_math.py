@@ -8,6 +8,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from dartwing.dartwing_core.background_jobs import validation
+
 DEFAULT_WINDOW_HOURS = 24  # h, the window when the caller gives no dates
 MAX_WINDOW_HOURS = 90 * 24  # h, longest window a caller may ask for (90 days)
 CLUSTER_FACTOR = 2.0  # a cell is a cluster when it holds this many times its even share of failures
@@ -35,9 +37,9 @@ def window_bounds(
 	"""The half-open window [start, end): explicit dates win; a missing start is `end - hours`."""
 	end = end or now
 	if start is None:
-		hours = DEFAULT_WINDOW_HOURS if hours in (None, "") else int(hours)
-		if not 1 <= hours <= max_hours:
-			raise ValueError(f"hours must be between 1 and {max_hours}")
+		hours = validation.bounded_int("hours", hours, lo=1, hi=max_hours, default=DEFAULT_WINDOW_HOURS)
+		if end - datetime.min < timedelta(hours=hours):
+			raise ValueError("to_date is too early for that many hours")
 		start = end - timedelta(hours=hours)
 	if start >= end:
 		raise ValueError("from_date must be before to_date")

@@ -11,7 +11,7 @@ import frappe
 from frappe import _
 from frappe.utils import get_datetime
 
-from dartwing.dartwing_core.background_jobs import config, permissions
+from dartwing.dartwing_core.background_jobs import arguments, config, permissions
 
 SUMMARY_COLUMNS = (
 	"name",
@@ -59,7 +59,12 @@ def list_jobs(
 	where, values = _conditions(filters, from_date, to_date)
 	if where is None:
 		return {"jobs": [], "total": 0}
-	values.update(limit=_bounded_limit(limit), start=max(int(start or 0), 0))
+	values.update(
+		limit=arguments.integer(
+			"limit", limit, lo=1, hi=config.LIST_LIMIT_MAX, default=config.LIST_LIMIT_DEFAULT
+		),
+		start=arguments.integer("start", start, lo=0, hi=config.LIST_START_MAX, default=0),
+	)
 	columns = DETAIL_COLUMNS if detail else SUMMARY_COLUMNS
 	rows = frappe.db.sql(
 		f"""SELECT {_columns(columns)} FROM `tabBackground Job` WHERE {where}
@@ -131,6 +136,7 @@ def _conditions(filters: dict[str, Any], from_date: Any, to_date: Any) -> tuple[
 			continue
 		if column not in FILTER_COLUMNS or not isinstance(value, str):
 			frappe.throw(_("Invalid filter {0}").format(column), frappe.ValidationError)
+		arguments.text(column, value)
 		clauses.append(f"`{column}` = %({column})s")
 		values[column] = value
 	scope = permissions.org_scope()
@@ -140,26 +146,11 @@ def _conditions(filters: dict[str, Any], from_date: Any, to_date: Any) -> tuple[
 	clauses.append(condition)
 	values.update(scope_values)
 	for name, value, op in (("from_date", from_date, ">="), ("to_date", to_date, "<=")):
-		if value:
+		moment = arguments.moment(name, value)
+		if moment is not None:
 			clauses.append(f"creation {op} %({name})s")
-			values[name] = _parse_date(name, value)
+			values[name] = moment
 	return " AND ".join(clauses), values
-
-
-def _parse_date(name: str, value: Any) -> Any:
-	try:
-		return get_datetime(value)
-	except Exception:
-		frappe.throw(_("{0} is not a valid date or datetime").format(name), frappe.ValidationError)
-
-
-def _bounded_limit(limit: Any) -> int:
-	limit = config.LIST_LIMIT_DEFAULT if limit is None else int(limit)
-	if not 1 <= limit <= config.LIST_LIMIT_MAX:
-		frappe.throw(
-			_("limit must be between 1 and {0}").format(config.LIST_LIMIT_MAX), frappe.ValidationError
-		)
-	return limit
 
 
 def _columns(columns: tuple[str, ...]) -> str:

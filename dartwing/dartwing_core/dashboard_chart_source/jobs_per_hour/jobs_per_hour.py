@@ -9,6 +9,7 @@ a single indexed GROUP BY. The data and the tenancy rules live in ``dartwing_cor
 from typing import Any
 
 import frappe
+from frappe import _
 
 from dartwing.dartwing_core.desk_widgets import jobs_per_hour
 
@@ -25,5 +26,18 @@ def get(
 	time_interval: str | None = None,
 	heatmap_year: str | None = None,
 ) -> dict[str, Any]:
-	filters = frappe.parse_json(filters) if filters else {}
-	return jobs_per_hour(int(filters.get("hours") or 24))
+	return jobs_per_hour(_filters(filters).get("hours"))
+
+
+def _filters(filters: str | dict | None) -> dict:
+	"""The chart's filters object (desk sends it as JSON text); anything but an object is refused (417)."""
+	if isinstance(filters, str):
+		try:
+			filters = frappe.parse_json(filters) if filters.strip() else None
+		except (ValueError, RecursionError):
+			filters = []
+	if filters is None:
+		return {}
+	if not isinstance(filters, dict):
+		frappe.throw(_("filters must be a JSON object"), frappe.ValidationError)
+	return filters
