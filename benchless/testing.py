@@ -10,6 +10,7 @@ Contract:
 """
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -213,3 +214,21 @@ def start_realtime(site: str = "test_site", webserver_url: str | None = None) ->
 		args += ["--webserver-port", str(int(webserver_url.rsplit(":", 1)[1].split("/")[0]))]
 	with _server(args, "/socket.io/?EIO=4&transport=polling") as (url, _port):
 		yield url
+
+
+@contextlib.contextmanager
+def site_config(site: str = "test_site", **overrides: Any) -> Iterator[None]:
+	"""Overlay ``overrides`` on the site's site_config.json until the block exits (then restore the file).
+
+	Servers read site config per request, so a running web server sees the change at its next request.
+	"""
+	path = os.path.join(benchless.SITES_PATH, site, "site_config.json")
+	with open(path) as f:
+		original = f.read()
+	with open(path, "w") as f:
+		json.dump({**json.loads(original), **overrides}, f, indent=1, sort_keys=True)
+	try:
+		yield
+	finally:
+		with open(path, "w") as f:
+			f.write(original)

@@ -19,6 +19,7 @@ import pytest
 import requests
 
 import benchless
+from benchless.testing import site_config
 from benchless.tests.web_endpoints import WEB_TEST_TABLE
 
 pytestmark = pytest.mark.web
@@ -237,6 +238,33 @@ def test_throw_is_417_with_server_messages_and_no_traceback(server, token):
 	assert messages[0]["title"] == "Invalid Thing"
 	assert "exc" not in body and "exception" not in body
 	assert "Traceback" not in response.text
+
+
+def test_error_traceback_reaches_the_body_only_when_system_settings_allow_it(server, token):
+	"""Frappe 15 (utils/response.py): with allow_error_traceback on, error bodies carry ``exception`` (the
+	traceback's last line) and ``exc`` (JSON list of tracebacks); off (a new site's default), neither."""
+	url = f"{server}{EP}.fail_validation"
+	with site_config(system_settings={"allow_error_traceback": 1}):
+		body = requests.get(url, headers=token).json()
+	assert body["exc_type"] == "ValidationError"
+	assert body["exception"] == "frappe.exceptions.ValidationError: The thing is not valid"
+	tracebacks = json.loads(body["exc"])
+	assert (
+		len(tracebacks) == 1 and tracebacks[0].startswith("Traceback") and "fail_validation" in tracebacks[0]
+	)
+	with site_config(system_settings={"allow_error_traceback": 0}):
+		off = requests.get(url, headers=token)
+	assert "exc" not in off.json() and "exception" not in off.json() and "Traceback" not in off.text
+
+
+def test_a_404_shows_its_traceback_only_with_logging_on(server, token):
+	url = f"{server}{EP}.fail_missing"
+	with site_config(system_settings={"allow_error_traceback": 1}):
+		quiet = requests.get(url, headers=token).json()
+		with site_config(logging=1):
+			logged = requests.get(url, headers=token).json()
+	assert (quiet["exc_type"], "exc" in quiet, "exception" in quiet) == ("DoesNotExistError", False, False)
+	assert "exc" in logged and "exception" in logged
 
 
 @pytest.mark.parametrize(

@@ -1055,7 +1055,7 @@ def get_system_settings(key: str) -> Any:
 		"rounding_method": "Banker's Rounding",
 		"enable_scheduler": 1,
 		"session_expiry": "240:00",
-		"allow_error_traceback": 1,
+		"allow_error_traceback": 0,  # a Check without default in Frappe 15's System Settings
 		"first_day_of_the_week": "Sunday",
 		"language": "en",
 	}

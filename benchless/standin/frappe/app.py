@@ -12,7 +12,8 @@ Mirrors ``frappe/app.py`` (Frappe 15). ``application`` (a WSGI callable, ``@Requ
 4. Transaction: on success commit for POST/PUT/DELETE/PATCH or ``flags.commit``, else roll back; on any
    exception roll back. Errors become ``handle_exception``'s response: status
    ``getattr(exc, "http_status_code", 500)``, JSON body with ``exc_type`` and ``_server_messages`` for API
-   calls, never a traceback; 5xx are recorded with ``frappe.log_error``.
+   calls, plus the traceback (``exception``, ``exc``) only when System Settings ``allow_error_traceback``
+   is on (``frappe.utils.response.report_error``); 5xx are recorded with ``frappe.log_error``.
 5. After the response is sent: ``request.after_response`` callbacks, then ``frappe.destroy()``.
 """
 

@@ -4,8 +4,11 @@ Mirrors ``frappe/utils/response.py`` (Frappe 15) for the JSON, redirect and page
 ``build_response(response_type)`` serialises ``frappe.local.response``; ``as_json`` adds the v1 log keys
 (``_server_messages`` as a JSON string of JSON-encoded msgprint dicts, ``_debug_messages``,
 ``_error_message``); ``report_error(status_code)`` adds ``exc_type`` for the exception being handled
-(benchless serves API v1 only). Tracebacks are only added when
-System Settings ``allow_error_traceback`` is on, which benchless never turns on.
+(benchless serves API v1 only). Tracebacks, as in Frappe 15, only when System Settings
+``allow_error_traceback`` is on (benchless: site config ``system_settings``; off by default, as on a new
+Frappe site) and the request did not set ``flags.disable_traceback``, and for a 404 only with site config
+``logging``: then ``exception`` (the traceback's last line) and ``exc`` (a JSON list of full tracebacks,
+from ``frappe.errprint``). Frappe's ``_exc_source`` (the app the traceback points at) is not implemented.
 """
 
 import datetime
@@ -28,7 +31,9 @@ def report_error(status_code: int) -> Response:
 	"""JSON error response for the exception currently being handled."""
 	exc_type, _exc_value, _tb = sys.exc_info()
 	if _traceback_allowed(status_code):
-		frappe.local.response.exception = frappe.get_traceback().splitlines()[-1]
+		traceback = frappe.get_traceback()
+		frappe.errprint(traceback)  # -> "exc" (make_logs)
+		frappe.local.response.exception = traceback.splitlines()[-1] if traceback else ""
 	frappe.local.response["exc_type"] = exc_type.__name__ if exc_type else "Exception"
 
 	response = build_response("json")
@@ -37,8 +42,21 @@ def report_error(status_code: int) -> Response:
 
 
 def _traceback_allowed(status_code: int) -> bool:
-	"""Never: benchless runs with System Settings ``allow_error_traceback`` off, so bodies carry no traceback."""
-	return False
+	"""System Settings ``allow_error_traceback`` (off on a new site), unless the request disabled tracebacks
+	(a CSRF failure does); a 404 shows one only with site config ``logging``."""
+	return bool(
+		_allow_error_traceback()
+		and not frappe.local.flags.disable_traceback
+		and (status_code != 404 or frappe.local.conf.get("logging"))
+	)
+
+
+def _allow_error_traceback() -> bool:
+	return (
+		bool(frappe.get_system_settings("allow_error_traceback"))
+		if getattr(frappe.local, "db", None)
+		else False
+	)
 
 
 def build_response(response_type: str | None = None) -> Response:
@@ -67,6 +85,9 @@ def make_logs() -> None:
 	response = frappe.local.response
 	message_log = getattr(frappe.local, "message_log", None) or []
 	debug_log = getattr(frappe.local, "debug_log", None) or []
+	error_log = getattr(frappe.local, "error_log", None) or []
+	if error_log and _allow_error_traceback():
+		response["exc"] = json.dumps([str(entry["exc"]) for entry in error_log])
 	if message_log:
 		response["_server_messages"] = json.dumps([json.dumps(_plain(m)) for m in message_log])
 	if debug_log:
