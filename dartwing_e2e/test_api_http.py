@@ -529,3 +529,21 @@ def test_cancel_of_a_running_job_is_acknowledged_at_once_and_the_job_ends_cancel
 	assert status["progress"] < 100
 	history = api("member").message(api("member").get("get_job_history", job_id=job))["history"]
 	assert (history[-1]["from_status"], history[-1]["to_status"]) == ("Running", "Canceled")
+
+
+# ------------------------------------------------------------------------ tracebacks, per configuration
+def test_error_bodies_carry_a_traceback_only_when_the_site_allows_error_tracebacks(world, api):
+	"""contracts/api.md: off (a new site's default) no traceback; on, Frappe adds ``exception`` and ``exc``
+	to every error but a 404."""
+	refused = {"limit": 0}
+	off = api("member").get("list_jobs", **refused)
+	assert_error(off, 417, "ValidationError", "limit must be between 1 and 500")
+	assert "Traceback" not in off.text
+	with testing.site_config(SITE, system_settings={"allow_error_traceback": 1}):
+		on = api("member").get("list_jobs", **refused)
+		missing = api("member").get("get_job_status", job_id="no-such-job")
+	assert on.status_code == 417
+	body = on.json()
+	assert body["exception"] == "frappe.exceptions.ValidationError: limit must be between 1 and 500"
+	assert "Traceback" in json.loads(body["exc"])[0] and "list_jobs" in body["exc"]
+	assert missing.status_code == 404 and not {"exc", "exception"} & set(missing.json())
