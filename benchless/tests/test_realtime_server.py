@@ -287,3 +287,15 @@ def test_guest_gets_only_the_website_room(servers):
 		assert not guest.events(private)
 	finally:
 		guest.close()
+
+
+def test_the_web_server_asked_is_the_origin_or_in_developer_mode_the_origins_host_at_webserver_port():
+	"""realtime/utils.js get_url: ``<Origin><path>``; under developer_mode the port becomes webserver_port."""
+	from benchless.realtime_server import RealtimeServer
+
+	production = RealtimeServer("test_site", "redis://127.0.0.1:6379/0", webserver_port=8000)
+	assert production.web_url("https://site.example:8443") == "https://site.example:8443"
+	developer = RealtimeServer(
+		"test_site", "redis://127.0.0.1:6379/0", developer_mode=True, webserver_port=8000
+	)
+	assert developer.web_url("http://127.0.0.1:9000") == "http://127.0.0.1:8000"

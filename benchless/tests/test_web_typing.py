@@ -80,3 +80,49 @@ def test_validation_is_skipped_when_the_condition_is_false():
 
 def test_transform_leaves_calls_without_arguments_alone():
 	assert transform_parameter_types(_target, (), {}) == ((), {})
+
+
+@pytest.mark.parametrize(
+	"value",
+	[
+		float("inf"),
+		float("-inf"),
+		float("nan"),
+		1e308,
+		-9.3e18,
+		5.5,
+		"Infinity",
+		"NaN",
+		"inf",
+		"1e3",
+		"5.",
+		".5",
+		"1__0",
+		"0x10",
+		"",
+		[1],
+		None,
+	],
+)
+def test_int_refuses_what_pydantics_lax_int_refuses_with_417_never_overflow(value):
+	"""pydantic-core: floats must be finite, integral and within 64 bits; text a run of digits."""
+	with pytest.raises(frappe.FrappeTypeError):
+		checked(value)
+
+
+@pytest.mark.parametrize(
+	("value", "expected"),
+	[
+		(True, 1),
+		(5.0, 5),
+		(9.2e18, 9200000000000000000),
+		(" 7 ", 7),
+		("+5", 5),
+		("5.00", 5),
+		("1_000", 1000),
+		(10**30, 10**30),
+		(str(10**30), 10**30),
+	],
+)
+def test_int_accepts_what_pydantics_lax_int_accepts_including_integers_of_any_size(value, expected):
+	assert checked(value)[0] == expected
