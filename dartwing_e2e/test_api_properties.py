@@ -8,12 +8,13 @@ organization A, by an outsider (member of B only) and by a System Manager. For e
 - the status is below 500 and the body carries no traceback (no ``exc`` / ``exception``, no "Traceback");
 - a member's or outsider's answer never holds the other organization's job (its id, unless the caller sent
   it, or the secret in its parameters);
-- a refused call (status >= 400) writes nothing: Background Job and Job Execution Log row counts are equal
-  before and after.
+- a refused call (status >= 400) writes nothing: the Background Job and Job Execution Log rows of both
+  organizations are as many before as after.
 No workers run (submitted jobs stay waiting), so every row change comes from the request itself. Runs are
 reproducible (derandomized, no example database) and bounded to about a minute on two cores.
 """
 
+import contextlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -25,6 +26,8 @@ import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
 
 from benchless import testing
 from dartwing.install import create_demo_job_types
@@ -94,7 +97,26 @@ def world() -> SimpleNamespace:
 def web(world: SimpleNamespace) -> Iterator[str]:
 	with testing.start_server(SITE) as url:
 		yield url
-	testing.flush_queues(SITE)  # no worker ran: drop what the accepted submissions enqueued
+	forget_jobs(world)
+
+
+def forget_jobs(world: SimpleNamespace) -> None:
+	"""No worker ran: remove this module's jobs from RQ and the database, so no later suite meets them."""
+	frappe.db.rollback()
+	orgs = (world.org_a, world.org_b)
+	rows = frappe.db.sql(
+		"SELECT name, rq_job_id FROM `tabBackground Job` WHERE organization IN %(orgs)s", {"orgs": orgs}
+	)
+	connection = testing.redis_queue_conn(SITE)
+	for _name, rq_job_id in rows:
+		if rq_job_id:
+			with contextlib.suppress(NoSuchJobError):
+				Job.fetch(rq_job_id, connection=connection).delete()
+	names = {"names": tuple(name for name, _rq in rows) or ("",)}
+	frappe.db.sql("DELETE FROM `tabJob Execution Log` WHERE job IN %(names)s", names)
+	frappe.db.sql("DELETE FROM `tabBackground Job Dependency` WHERE parent IN %(names)s", names)
+	frappe.db.sql("DELETE FROM `tabBackground Job` WHERE name IN %(names)s", names)
+	frappe.db.commit()
 
 
 @pytest.fixture(scope="module")
@@ -250,11 +272,14 @@ def call(web: str, session: requests.Session, method: str, http: str, transport:
 	return session.post(url, data=fields, timeout=HTTP_TIMEOUT)
 
 
-def row_counts() -> tuple[int, int]:
+def row_counts(world: SimpleNamespace) -> tuple[int, int]:
+	"""Rows of organizations A and B: a call can only write for an organization it names, and these are
+	the only real ones it knows (other suites' leftovers elsewhere cannot disturb the count)."""
 	frappe.db.rollback()  # read what the server committed
-	jobs = frappe.db.sql("SELECT COUNT(*) FROM `tabBackground Job`")[0][0]
-	logs = frappe.db.sql("SELECT COUNT(*) FROM `tabJob Execution Log`")[0][0]
-	return int(jobs), int(logs)
+	orgs = {"orgs": (world.org_a, world.org_b)}
+	jobs = frappe.db.sql("SELECT COUNT(*) FROM `tabBackground Job` WHERE organization IN %(orgs)s", orgs)
+	logs = frappe.db.sql("SELECT COUNT(*) FROM `tabJob Execution Log` WHERE organization IN %(orgs)s", orgs)
+	return int(jobs[0][0]), int(logs[0][0])
 
 
 def check_reply(
@@ -320,9 +345,9 @@ def test_no_argument_value_makes_an_endpoint_fail_leak_or_write_when_refused(wor
 			http = "POST"  # a JSON body goes with POST (these methods accept both)
 		if transport == "query":
 			http = "GET"
-		before = row_counts()
+		before = row_counts(world)
 		reply = call(web, sessions[who], method, http, transport, args)
-		check_reply(world, who, args, reply, before, row_counts())
+		check_reply(world, who, args, reply, before, row_counts(world))
 
 	run()
 
@@ -366,10 +391,10 @@ def regression_cases(world: SimpleNamespace) -> list[tuple[str, str, dict, str, 
 def test_a_value_that_was_a_server_error_is_refused_with_417_and_writes_nothing(world, web, sessions, case):
 	method, transport, args, exc_type, fragment = regression_cases(world)[case]
 	method = method if "." in method else f"{JOBS}.{method}"
-	before = row_counts()
+	before = row_counts(world)
 	reply = call(web, sessions["member"], method, "POST", transport, args)
 	assert reply.status_code == 417, f"{reply.status_code}: {reply.text[:1000]}"
 	body = reply.json()
 	assert body["exc_type"] == exc_type, body
 	assert fragment is None or fragment in " ".join(server_messages(reply)), body
-	assert row_counts() == before
+	assert row_counts(world) == before
