@@ -34,6 +34,9 @@ HEARTBEAT_INTERVAL_SECONDS = 1.0  # s between heartbeats of a running job
 STALE_HEARTBEAT_SECONDS = 30  # s without a heartbeat before a Running job counts as lost
 CANCEL_GRACE_SECONDS = 10  # s a running handler gets to reach a checkpoint before a forced stop
 TIMEOUT_KILL_GRACE_SECONDS = 10  # s between the soft timeout signal and the hard kill
+# s RQ's own time limit adds to a job's timeout and kill grace: the work horse's imports, the claim and
+# the outcome's recording must never be cut short by RQ (the engine enforces the handler's timeout).
+RQ_TIMEOUT_MARGIN_SECONDS = 60
 RECORD_OUTCOME_ATTEMPTS = 3  # tries to record a failed attempt when the database reports a lock conflict
 PROGRESS_THROTTLE_SECONDS = 0.25  # s, at most one realtime progress event per job per window
 SUBMITTER_ROOM_RECHECK_SECONDS = 1.0  # s, how long a "submitter may still hear" answer is reused

@@ -6,13 +6,16 @@ requested cancellation (set by the side channel) surfaces as ``JobCanceled`` at 
 ``checkpoint()`` or ``update_progress()``.
 """
 
+import signal
 import threading
+import time
 from collections.abc import Mapping
+from types import FrameType
 from typing import Any
 
 from frappe import _
 
-from dartwing.dartwing_core.background_jobs.errors import JobCanceled
+from dartwing.dartwing_core.background_jobs.errors import JobCanceled, JobTimedOut
 from dartwing.dartwing_core.background_jobs.progress import ProgressThrottle, ProgressUpdate
 
 PROGRESS_MESSAGE_MAX_CHARS = 140
@@ -67,3 +70,38 @@ class JobContext:
 	@property
 	def has_unsent_progress(self) -> bool:
 		return self._urgent is not None or self.throttle.pending
+
+
+class HandlerDeadline:
+	"""Raises ``JobTimedOut`` in the handler once it has run ``seconds`` (SIGALRM, in the main thread of
+	the work horse, the thread that runs the handler). On leaving, the alarm RQ had set for the work
+	horse is put back with what is left of it, so RQ's own limit still stands behind ours.
+
+	Off the main thread (a benchmark running jobs in threads) signals cannot be used: there only the
+	side channel's hard kill enforces the timeout.
+	"""
+
+	def __init__(self, seconds: float) -> None:
+		self.seconds = max(float(seconds), 0.001)
+		self._armed = False
+
+	def __enter__(self) -> "HandlerDeadline":
+		if threading.current_thread() is not threading.main_thread():
+			return self
+		self._entered = time.monotonic()
+		self._previous_handler = signal.signal(signal.SIGALRM, self._expire)
+		self._previous_remaining, _interval = signal.setitimer(signal.ITIMER_REAL, self.seconds)
+		self._armed = True
+		return self
+
+	def __exit__(self, *exc_info: object) -> None:
+		if not self._armed:
+			return
+		signal.setitimer(signal.ITIMER_REAL, 0)
+		signal.signal(signal.SIGALRM, self._previous_handler)
+		if self._previous_remaining:
+			left = self._previous_remaining - (time.monotonic() - self._entered)
+			signal.setitimer(signal.ITIMER_REAL, max(left, 0.001))
+
+	def _expire(self, signum: int, frame: FrameType | None) -> None:
+		raise JobTimedOut(_("Job exceeded its timeout of {0} s").format(int(self.seconds)))

@@ -206,7 +206,7 @@ def enqueue(job: Mapping[str, Any], *, queue_override: str = "", message: str = 
 	frappe.enqueue(
 		RUN_JOB,
 		queue=queue,
-		timeout=int(job.get("timeout_seconds") or config.DEFAULT_TIMEOUT_SECONDS),
+		timeout=rq_timeout(job),
 		job_id=token,
 		enqueue_after_commit=True,
 		at_front=at_front,
@@ -214,6 +214,14 @@ def enqueue(job: Mapping[str, Any], *, queue_override: str = "", message: str = 
 		dispatch_token=rq_job_id,
 	)
 	return True
+
+
+def rq_timeout(job: Mapping[str, Any]) -> int:
+	"""RQ's time limit for a job's work horse: the handler's timeout is enforced by the engine
+	(``context.HandlerDeadline``, then the side channel's hard kill), so RQ only stops a horse that
+	outlives both by ``RQ_TIMEOUT_MARGIN_SECONDS``."""
+	timeout = int(job.get("timeout_seconds") or config.DEFAULT_TIMEOUT_SECONDS)
+	return timeout + config.TIMEOUT_KILL_GRACE_SECONDS + config.RQ_TIMEOUT_MARGIN_SECONDS
 
 
 def on_organization_update(doc: Any, method: str | None = None) -> None:

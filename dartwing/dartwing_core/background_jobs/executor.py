@@ -12,9 +12,12 @@ Contract:
 - The handler runs with full Frappe context as the submitter, in the work horse's main thread, with
   a ``JobContext`` (context.py) and a ``SideChannel`` beside it (side_channel.py). Outcomes are
   recorded by outcome.py.
-- Timeouts: RQ's own death penalty (SIGALRM in the work horse's main thread, the thread that runs the
-  handler) interrupts a handler at ``timeout_seconds``; a handler stuck where signals cannot reach is
-  killed by the side channel after ``TIMEOUT_KILL_GRACE_SECONDS``. Either way the job is Timed Out.
+- Timeouts: the engine's own alarm (``HandlerDeadline``: SIGALRM in the work horse's main thread, the
+  thread that runs the handler) interrupts a handler at ``timeout_seconds``, counted from the claim;
+  a handler stuck where signals cannot reach is killed by the side channel after
+  ``TIMEOUT_KILL_GRACE_SECONDS``. Either way the job is Timed Out. RQ's limit for the work horse is
+  longer by that grace and ``RQ_TIMEOUT_MARGIN_SECONDS`` (``dispatcher.rq_timeout``), so a slow start
+  (imports, the claim) or the outcome's recording is never cut short by RQ.
 """
 
 import os
@@ -27,7 +30,7 @@ from frappe import _
 from frappe.utils import now_datetime
 
 from dartwing.dartwing_core.background_jobs import config, outcome, permissions, progress, state
-from dartwing.dartwing_core.background_jobs.context import JobContext
+from dartwing.dartwing_core.background_jobs.context import HandlerDeadline, JobContext
 from dartwing.dartwing_core.background_jobs.progress import ProgressThrottle
 from dartwing.dartwing_core.background_jobs.side_channel import SideChannel
 from dartwing.dartwing_core.background_jobs.transitions import JobStatus
@@ -118,7 +121,9 @@ def _execute(job: frappe._dict, settings: frappe._dict) -> None:
 	side = SideChannel(job, ctx)
 	side.start()
 	try:
-		result = frappe.get_attr(settings.handler)(ctx)
+		handler = frappe.get_attr(settings.handler)
+		with HandlerDeadline(int(job.timeout_seconds or config.DEFAULT_TIMEOUT_SECONDS)):
+			result = handler(ctx)
 	except BaseException as exc:
 		trace = traceback.format_exc()
 		side.stop()

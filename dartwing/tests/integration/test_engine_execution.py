@@ -8,7 +8,7 @@ import time
 import frappe
 from frappe.tests.utils import FrappeTestCase
 
-from dartwing.dartwing_core.background_jobs import dispatcher, executor, state
+from dartwing.dartwing_core.background_jobs import config, dispatcher, executor, state
 from dartwing.tests.engine_utils import (
 	WorkersTestCase,
 	fresh_row,
@@ -82,8 +82,20 @@ class TestExecution(WorkersTestCase):
 		row = wait_for_status(job, "Timed Out", timeout=30)
 		self.assertLess(time.monotonic() - started, 30)
 		self.assertEqual(row.error_type, "JobTimedOut")
+		self.assertIn("exceeded its timeout of 2 s", row.error_message)  # the engine's alarm, not RQ's
 		self.assertIsNotNone(row.next_retry_at)
 		self.assertIn(("Running", "Timed Out", 1), history(job))
+
+	def test_rq_gives_a_work_horse_the_handlers_timeout_plus_the_kill_grace_and_a_margin(self):
+		from frappe.utils.background_jobs import get_redis_conn
+		from rq.job import Job
+
+		job_type = make_job_type("dartwing.demo.demo_noop", timeout_seconds=7)
+		frappe.db.commit()
+		job = submit_as(self.owner, job_type, self.org)
+		rq_job_id = fresh_row(job, ("rq_job_id",)).rq_job_id
+		expected = 7 + config.TIMEOUT_KILL_GRACE_SECONDS + config.RQ_TIMEOUT_MARGIN_SECONDS
+		self.assertEqual(Job.fetch(rq_job_id, connection=get_redis_conn()).timeout, expected)
 
 	def test_a_claimed_job_is_never_run_a_second_time_by_another_dispatch(self):
 		job_type = make_job_type("dartwing.demo.demo_sleep")
