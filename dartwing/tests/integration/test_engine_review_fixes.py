@@ -116,6 +116,19 @@ class TestRetryBudget(FrappeTestCase):
 		self.assertEqual(self._fail_attempt(job, 3).status, JobStatus.FAILED.value)
 		self.assertEqual(self._fail_attempt(job, 4).status, JobStatus.DEAD_LETTER.value)
 
+	def test_the_admin_retry_checks_the_admin_right_itself(self):
+		owner, org = make_tenant("Owner")
+		job = submit_as(owner, make_job_type(max_retries=0), org)
+		self._fail_attempt(job, 0)
+		frappe.set_user(owner)  # the organization's Owner, not a System Manager
+		try:
+			with self.assertRaises(frappe.PermissionError):
+				engine.retry_job_as_admin(job)
+		finally:
+			frappe.set_user("Administrator")
+		self.assertEqual(frappe.db.get_value("Background Job", job, "status"), JobStatus.DEAD_LETTER.value)
+		self.assertEqual(engine.retry_job_as_admin(job).status, JobStatus.PENDING.value)
+
 
 class TestDispatchWithWaitingBacklog(FrappeTestCase):
 	def test_jobs_waiting_on_a_parent_do_not_crowd_the_parent_out_of_dispatch(self):
