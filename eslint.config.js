@@ -1,12 +1,21 @@
 // ESLint flat config for the app's browser JavaScript (desk scripts and the job monitor page).
 const globals = require("globals");
 
+const RULES = {
+	"no-unused-vars": ["error", { args: "none" }],
+	"no-undef": "error",
+	eqeqeq: ["error", "always"],
+	"no-var": "error",
+	"prefer-const": "error",
+};
+
 module.exports = [
 	{
 		ignores: ["node_modules/**", "dartwing/public/dist/**", "sites/**", ".venv/**"],
 	},
 	{
 		files: ["dartwing/**/*.js"],
+		ignores: ["dartwing/**/*.bundle.js"],
 		languageOptions: {
 			ecmaVersion: 2022,
 			sourceType: "script",
@@ -14,18 +23,21 @@ module.exports = [
 				...globals.browser,
 				frappe: "readonly",
 				__: "readonly",
-				io: "readonly",
 				// Frappe desk globals used by form and list scripts
 				cur_frm: "readonly",
 				$: "readonly",
 			},
 		},
-		rules: {
-			"no-unused-vars": ["error", { args: "none" }],
-			"no-undef": "error",
-			eqeqeq: ["error", "always"],
-			"no-var": "error",
-			"prefer-const": "error",
+		rules: RULES,
+	},
+	{
+		// bundles (public/**/*.bundle.js) are ES modules that esbuild bundles, as `bench build` does
+		files: ["dartwing/**/*.bundle.js"],
+		languageOptions: {
+			ecmaVersion: 2022,
+			sourceType: "module",
+			globals: { ...globals.browser },
 		},
+		rules: RULES,
 	},
 ];

@@ -3,9 +3,11 @@
 #
 # - Node and npm come from Debian when `node` is absent (apt-get, as root or via sudo).
 # - `npm ci` runs only when node_modules is stale: missing, or older than package.json/package-lock.json.
-# - The Socket.IO browser client is copied to dartwing/public/dist/ (gitignored), which Frappe serves at
-#   /assets/dartwing/dist/socket.io.min.js and the job monitor page loads.
-# - --lint: `node --check` on every JS file under dartwing/, then ESLint (eslint.config.js).
+# - scripts/build-assets.js bundles every dartwing/public/**/*.bundle.{js,css} with esbuild as `bench build`
+#   does (socket.io-client imported from npm, bundled): hashed files under dartwing/public/dist/ (gitignored,
+#   served at /assets/dartwing/dist/...) and the sites/assets/assets.json manifest that include_script reads.
+# - --lint: `node --check` on every JS file under dartwing/ (bundles as ES modules), then ESLint
+#   (eslint.config.js).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,12 +33,14 @@ if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt
 	npm ci --no-audit --no-fund --loglevel=error
 fi
 
-mkdir -p dartwing/public/dist
-cp node_modules/socket.io-client/dist/socket.io.min.js dartwing/public/dist/socket.io.min.js
+node scripts/build-assets.js
 
 if [ "$lint" = 1 ]; then
 	echo "node --check dartwing/**/*.js"
-	find dartwing -name '*.js' -not -path 'dartwing/public/dist/*' -print0 | xargs -0 -n1 node --check
+	find dartwing -name '*.js' -not -name '*.bundle.js' -not -path 'dartwing/public/dist/*' -print0 |
+		xargs -0 -n1 node --check
+	find dartwing -name '*.bundle.js' -not -path 'dartwing/public/dist/*' -print0 |
+		xargs -0 -n1 node --experimental-default-type=module --check
 	echo "eslint dartwing/"
 	npx --no-install eslint dartwing/
 fi

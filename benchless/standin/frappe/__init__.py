@@ -162,6 +162,7 @@ def init(site: str, sites_path: str = ".", new_site: bool = False, force: bool =
 	local.new_doc_templates = {}
 	local.jenv = None
 	local.jloader = None
+	local.assets_json = None
 	local.cache = {}
 	local.document_cache = {}
 	local.form_dict = _dict()

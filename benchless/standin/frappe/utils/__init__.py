@@ -141,3 +141,25 @@ def is_json(text: str) -> bool:
 	except (TypeError, ValueError):
 		return False
 	return True
+
+
+def get_assets_json() -> dict[str, str]:
+	"""The bundle manifest ``sites/assets/assets.json`` (+ ``assets-rtl.json``) written by the asset build:
+	``"<name>.bundle.js"`` -> ``"/assets/<app>/dist/js/<name>.bundle.<hash>.js"``. Mirrors Frappe 15's
+	``frappe.utils.get_assets_json``, read once per request (Frappe caches it in Redis outside developer
+	mode); {} when no build ran."""
+	import frappe
+
+	cached = getattr(frappe.local, "assets_json", None)
+	if cached is not None:
+		return cached
+	sites_path = getattr(frappe.local, "sites_path", None) or "."
+	assets: dict[str, str] = {}
+	for name in ("assets.json", "assets-rtl.json"):
+		try:
+			with open(os.path.join(sites_path, "assets", name), encoding="utf-8") as f:
+				assets.update(json.load(f))
+		except (OSError, ValueError):
+			continue
+	frappe.local.assets_json = assets
+	return assets

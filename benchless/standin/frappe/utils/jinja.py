@@ -3,7 +3,7 @@
 Mirrors ``frappe/utils/jinja.py`` (Frappe 15): templates are looked up in every installed app's package
 directory (so ``templates/web.html`` and ``www/x.html`` resolve, later apps first, ``frappe`` last), with
 an ``<app>/...`` prefix to name one app explicitly. Globals: ``frappe`` and ``_`` as in Frappe's jinja
-environment. Autoescaping is off, as in Frappe (templates escape explicitly).
+environment, and ``include_script`` / ``include_style`` / ``bundled_asset`` (``frappe.utils.jinja_globals``). Autoescaping is off, as in Frappe (templates escape explicitly).
 """
 
 import os
@@ -36,6 +36,16 @@ def get_jenv() -> Environment:
 		]
 	)
 	jenv = Environment(loader=loader, autoescape=False, extensions=["jinja2.ext.do"])
-	jenv.globals.update({"frappe": frappe, "_": frappe._})
+	from frappe.utils.jinja_globals import bundled_asset, include_script, include_style
+
+	jenv.globals.update(
+		{
+			"frappe": frappe,
+			"_": frappe._,
+			"include_script": include_script,
+			"include_style": include_style,
+			"bundled_asset": bundled_asset,
+		}
+	)
 	frappe.local.jenv = jenv
 	return jenv

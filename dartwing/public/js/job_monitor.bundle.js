@@ -1,17 +1,24 @@
-// The job monitor page (/job-monitor): plain browser JavaScript, no framework.
+// The job monitor page (/job-monitor): a bundle (`bench build` makes it, as scripts/build-assets.sh does
+// on benchless), plain browser JavaScript, no framework.
 //
 // Contract:
 // - Data comes only from the whitelisted API dartwing.jobs.* (GET for reads, POST with the session's
-//   X-Frappe-CSRF-Token for changes); the server decides what this user may see and do, the page only
-//   hides buttons that would be refused.
-// - Live updates come from Frappe's Socket.IO server: the page joins doc:Background Job/<job> for each
-//   visible job and doc:Organization/<org> for each of the user's organizations (both permission-checked
-//   by the server) and applies job_progress / job_status_changed. Events may arrive more than once (a
-//   job's event goes to several rooms), so applying one is idempotent.
+//   X-Frappe-CSRF-Token for changes). The server decides what this user may see and do: each job
+//   carries can_manage, and the status sets come from the page's config (transitions.py, the one
+//   source); the page only hides buttons that would be refused.
+// - Every string shown goes through __(), which reads the page's config.messages (translated by the
+//   server for the user's language, like the markup around it).
+// - Server times are naive, in the site's time zone (config.time_zone.system, as Frappe stores them);
+//   they are shown in the user's time zone (config.time_zone.user), as Frappe's desk does.
+// - Live updates come from Frappe's Socket.IO server (socket.io-client, bundled): the page joins
+//   doc:Background Job/<job> for each visible job and doc:Organization/<org> for each of the user's
+//   organizations (both permission-checked by the server) and applies job_progress /
+//   job_status_changed. A job's event reaches the page once per room it shares with that job, so a
+//   status event is applied once (by job, from, to and time) and the job is read again once.
 // - Everything the server sends is put into the page as text (textContent), never as HTML.
-(function () {
-	"use strict";
+import { io } from "socket.io-client";
 
+function startMonitor() {
 	const root = document.getElementById("job-monitor");
 	if (!root) {
 		return;
@@ -19,8 +26,13 @@
 	const config = JSON.parse(document.getElementById("job-monitor-config").textContent);
 	const csrfToken = root.dataset.csrfToken || (window.frappe && window.frappe.csrf_token) || "";
 
-	const CANCELABLE = new Set(["Pending", "Queued", "Running", "Failed", "Timed Out"]);
-	const RETRYABLE = new Set(["Failed", "Timed Out", "Canceled", "Dead Letter"]);
+	const STATUSES = config.job_statuses;
+	const CANCELABLE = new Set(STATUSES.cancelable);
+	const RETRYABLE = new Set(STATUSES.retryable);
+	const ACTIVE = new Set(STATUSES.active);
+	const TIME_ZONE = config.time_zone || {};
+	const SEEN_EVENTS_MAX = 500; // status events remembered for de-duplication
+	const JOB_REFRESH_MS = 150; // status events of one job within this window cause one read
 	const LIST_LIMIT = 50;
 	const DEAD_LETTER_LIMIT = 20; // newest first; the total is shown beside the title
 	const OFFLINE_POLL_MS = 5000; // only while the socket is down
@@ -28,12 +40,30 @@
 
 	const state = {
 		jobs: new Map(), // job_id -> job object as rendered
+		seenStatusEvents: new Set(),
+		refreshTimers: new Map(), // job_id -> timer of its pending read
+		statusEventsReceived: 0,
+		statusEventsApplied: 0,
 		subscribedJobs: new Set(),
 		socket: null,
 		reloadTimer: null,
 		pollTimer: null,
 		selectedHistoryJob: null,
 	};
+
+	// ---------------------------------------------------------------- translation
+
+	// Frappe's __(text, [args]): the translated text with {0}, {1}… replaced.
+	function __(text, args = []) {
+		const messages = config.messages || {};
+		let translated = messages[text];
+		if (translated === undefined) {
+			translated = typeof window.__ === "function" ? window.__(text) : text;
+		}
+		return String(translated).replace(/\{(\d+)\}/g, (match, index) =>
+			args[index] === undefined ? match : String(args[index])
+		);
+	}
 
 	// ---------------------------------------------------------------- API
 
@@ -124,16 +154,73 @@
 		node.dataset.kind = kind;
 	}
 
-	function formatTime(iso) {
-		if (!iso) {
+	// ---------------------------------------------------------------- time zones
+
+	const NAIVE_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?$/;
+	const zoneFormatters = new Map();
+
+	function zoneParts(instant, zone) {
+		const key = zone || "";
+		if (!zoneFormatters.has(key)) {
+			zoneFormatters.set(
+				key,
+				new Intl.DateTimeFormat("en-US", {
+					timeZone: zone || undefined,
+					hourCycle: "h23",
+					year: "numeric",
+					month: "2-digit",
+					day: "2-digit",
+					hour: "2-digit",
+					minute: "2-digit",
+					second: "2-digit",
+				})
+			);
+		}
+		const parts = {};
+		for (const part of zoneFormatters.get(key).formatToParts(new Date(instant))) {
+			if (part.type !== "literal") {
+				parts[part.type] = Number(part.value);
+			}
+		}
+		return parts;
+	}
+
+	// How far the zone's wall clock is ahead of UTC at that instant, in milliseconds.
+	function zoneOffset(instant, zone) {
+		const p = zoneParts(instant, zone);
+		const wall = Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second);
+		return wall - Math.floor(instant / 1000) * 1000;
+	}
+
+	// A naive server time ("2025-01-31 14:05:00", "2025-01-31T14:05:00.123") read in the site's zone.
+	function serverInstant(text) {
+		const m = NAIVE_TIME.exec(String(text));
+		if (!m) {
+			const parsed = Date.parse(text); // carries its own offset, or is not a time at all
+			return Number.isNaN(parsed) ? null : parsed;
+		}
+		const millis = Number(((m[7] || "") + "000").slice(0, 3));
+		const wall = Date.UTC(+m[1], +m[2] - 1, +m[3], +(m[4] || 0), +(m[5] || 0), +(m[6] || 0), millis);
+		const guess = wall - zoneOffset(wall, TIME_ZONE.system);
+		return wall - zoneOffset(guess, TIME_ZONE.system); // second step: right across a DST change
+	}
+
+	// "YYYY-MM-DD HH:mm:ss" on the user's clock.
+	function formatTime(text) {
+		if (!text) {
 			return "";
 		}
-		const date = new Date(iso);
-		return Number.isNaN(date.getTime()) ? iso : date.toLocaleString();
+		const instant = serverInstant(text);
+		if (instant === null) {
+			return String(text);
+		}
+		const p = zoneParts(instant, TIME_ZONE.user || TIME_ZONE.system);
+		const pad = (n) => String(n).padStart(2, "0");
+		return `${p.year}-${pad(p.month)}-${pad(p.day)} ${pad(p.hour)}:${pad(p.minute)}:${pad(p.second)}`;
 	}
 
 	function statusBadge(status) {
-		return el("span", { className: "jm-status", "data-status": status, text: status });
+		return el("span", { className: "jm-status", "data-status": status, text: __(status) });
 	}
 
 	function progressBar(percent, message) {
@@ -161,16 +248,6 @@
 		bar.querySelector(".jm-progress-fill").style.width = value + "%";
 		bar.querySelector(".jm-progress-label").textContent = Math.round(value) + "%";
 		wrapper.querySelector(".jm-progress-message").textContent = message || "";
-	}
-
-	// ---------------------------------------------------------------- permissions (mirrors the server)
-
-	function canManage(job) {
-		if (config.is_admin) {
-			return true;
-		}
-		const role = (config.org_roles || {})[job.organization];
-		return role === "Owner" || role === "Admin" || (role === "Member" && job.submitted_by === config.user);
 	}
 
 	// ---------------------------------------------------------------- jobs list
@@ -209,7 +286,7 @@
 		body.replaceChildren();
 		state.jobs.clear();
 		if (!jobs.length) {
-			body.append(el("tr", { className: "jm-empty" }, el("td", { colSpan: 7, text: "No jobs yet." })));
+			body.append(el("tr", { className: "jm-empty" }, el("td", { colSpan: 7, text: __("No jobs yet.") })));
 		}
 		for (const job of jobs) {
 			state.jobs.set(job.job_id, job);
@@ -227,7 +304,7 @@
 			el("td", { text: job.organization }),
 			el("td", { className: "jm-col-status" }, statusBadge(job.status)),
 			el("td", { className: "jm-col-progress" }, progressBar(job.progress, progressText(job))),
-			el("td", { text: formatTime(job.created_at), title: job.submitted_by }),
+			el("td", { className: "jm-col-created", text: formatTime(job.created_at), title: job.submitted_by }),
 			el("td", { className: "jm-col-actions" }, jobActions(job))
 		);
 		row.addEventListener("click", (event) => {
@@ -247,13 +324,13 @@
 
 	function jobActions(job) {
 		const actions = el("div", { className: "jm-actions" });
-		if (canManage(job) && CANCELABLE.has(job.status) && !job.cancel_requested) {
-			actions.append(actionButton("Cancel", "jm-cancel", () => cancelJob(job.job_id)));
+		if (job.can_manage && CANCELABLE.has(job.status) && !job.cancel_requested) {
+			actions.append(actionButton(__("Cancel"), "jm-cancel", () => cancelJob(job.job_id)));
 		}
-		if (canManage(job) && RETRYABLE.has(job.status)) {
-			actions.append(actionButton("Retry", "jm-retry", () => retryJob(job.job_id)));
+		if (job.can_manage && RETRYABLE.has(job.status)) {
+			actions.append(actionButton(__("Retry"), "jm-retry", () => retryJob(job.job_id)));
 		}
-		actions.append(actionButton("History", "jm-history-btn", () => showHistory(job.job_id)));
+		actions.append(actionButton(__("History"), "jm-history-btn", () => showHistory(job.job_id)));
 		return actions;
 	}
 
@@ -283,6 +360,17 @@
 		}
 	}
 
+	function scheduleJobRefresh(jobId) {
+		clearTimeout(state.refreshTimers.get(jobId));
+		state.refreshTimers.set(
+			jobId,
+			setTimeout(() => {
+				state.refreshTimers.delete(jobId);
+				refreshJob(jobId);
+			}, JOB_REFRESH_MS)
+		);
+	}
+
 	async function refreshJob(jobId) {
 		try {
 			const job = await api("dartwing.jobs.get_job_status", { job_id: jobId });
@@ -298,7 +386,7 @@
 		try {
 			const reply = await api("dartwing.jobs.cancel_job", { job_id: jobId }, "POST");
 			updateJob(jobId, { status: reply.status, cancel_requested: reply.cancel_requested });
-			setMessage("jm-jobs-message", reply.cancel_requested ? `Cancel requested for ${jobId}.` : `${jobId} canceled.`);
+			setMessage("jm-jobs-message", reply.cancel_requested ? __("Cancel requested for {0}.", [jobId]) : __("{0} canceled.", [jobId]));
 		} catch (error) {
 			setMessage("jm-jobs-message", error.message, "error");
 		}
@@ -308,7 +396,7 @@
 		try {
 			const reply = await api("dartwing.jobs.retry_job", { job_id: jobId }, "POST");
 			updateJob(jobId, { status: reply.status, progress: 0, error: null });
-			setMessage("jm-jobs-message", `${jobId} will be retried.`);
+			setMessage("jm-jobs-message", __("{0} will be retried.", [jobId]));
 		} catch (error) {
 			setMessage("jm-jobs-message", error.message, "error");
 		}
@@ -327,11 +415,11 @@
 			try {
 				parameters = form.parameters.value.trim() ? JSON.parse(form.parameters.value) : {};
 			} catch {
-				setMessage("jm-submit-message", "Parameters must be valid JSON.", "error");
+				setMessage("jm-submit-message", __("Parameters must be valid JSON."), "error");
 				return;
 			}
 			if (typeof parameters !== "object" || Array.isArray(parameters) || parameters === null) {
-				setMessage("jm-submit-message", "Parameters must be a JSON object.", "error");
+				setMessage("jm-submit-message", __("Parameters must be a JSON object."), "error");
 				return;
 			}
 			const button = document.getElementById("jm-submit-button");
@@ -342,8 +430,10 @@
 					{ job_type: form.job_type.value, organization: form.organization.value, parameters },
 					"POST"
 				);
-				const note = reply.deduplicated ? " (an identical job already exists)" : "";
-				setMessage("jm-submit-message", `Submitted ${reply.job_id}: ${reply.status}${note}.`, "success");
+				const text = reply.deduplicated
+					? __("Submitted {0}: {1} (an identical job already exists).", [reply.job_id, __(reply.status)])
+					: __("Submitted {0}: {1}.", [reply.job_id, __(reply.status)]);
+				setMessage("jm-submit-message", text, "success");
 				root.dataset.lastSubmitted = reply.job_id;
 				await loadJobs();
 			} catch (error) {
@@ -362,12 +452,12 @@
 		state.selectedHistoryJob = jobId;
 		document.getElementById("jm-history-job").textContent = jobId;
 		panel.hidden = false;
-		list.replaceChildren(el("li", { text: "Loading…" }));
+		list.replaceChildren(el("li", { text: __("Loading…") }));
 		try {
 			const reply = await api("dartwing.jobs.get_job_history", { job_id: jobId });
 			list.replaceChildren(...reply.history.map(historyItem));
 			if (!reply.history.length) {
-				list.append(el("li", { text: "No history." }));
+				list.append(el("li", { text: __("No history.") }));
 			}
 		} catch (error) {
 			list.replaceChildren(el("li", { className: "jm-error", text: error.message }));
@@ -375,8 +465,8 @@
 	}
 
 	function historyItem(entry) {
-		const transition = `${entry.from_status || "—"} → ${entry.to_status}`;
-		const details = [formatTime(entry.timestamp), entry.actor, `attempt ${entry.attempt}`, entry.worker]
+		const transition = `${entry.from_status ? __(entry.from_status) : "—"} → ${__(entry.to_status)}`;
+		const details = [formatTime(entry.timestamp), entry.actor, __("attempt {0}", [entry.attempt]), entry.worker]
 			.filter(Boolean)
 			.join(" · ");
 		return el("li", { className: "jm-history-item", "data-to-status": entry.to_status }, [
@@ -399,7 +489,7 @@
 	function setLive(live) {
 		const badge = document.getElementById("jm-live");
 		badge.dataset.state = live ? "live" : "offline";
-		badge.textContent = live ? "live" : "offline";
+		badge.textContent = live ? __("live") : __("offline");
 		clearInterval(state.pollTimer);
 		if (!live) {
 			state.pollTimer = setInterval(loadJobs, OFFLINE_POLL_MS);
@@ -407,11 +497,7 @@
 	}
 
 	function connectRealtime() {
-		if (typeof window.io !== "function") {
-			setLive(false);
-			return;
-		}
-		const socket = window.io(socketUrl(), { withCredentials: true, reconnectionAttempts: 20 });
+		const socket = io(socketUrl(), { withCredentials: true, reconnectionAttempts: 20 });
 		state.socket = socket;
 		socket.on("connect", () => {
 			setLive(true);
@@ -449,7 +535,7 @@
 
 	function onJobProgress(event) {
 		const job = state.jobs.get(event.job);
-		if (!job || (job.status !== "Running" && job.status !== "Queued")) {
+		if (!job || !ACTIVE.has(job.status)) {
 			return;
 		}
 		// progress only moves forward within a run; duplicates and late events change nothing
@@ -464,7 +550,27 @@
 		}
 	}
 
+	// True the first time this status event arrives (it comes once per room the page shares with the job).
+	function firstDelivery(event) {
+		const key = [event.job, event.from, event.to, event.time].join("|");
+		if (state.seenStatusEvents.has(key)) {
+			return false;
+		}
+		state.seenStatusEvents.add(key);
+		if (state.seenStatusEvents.size > SEEN_EVENTS_MAX) {
+			state.seenStatusEvents.delete(state.seenStatusEvents.values().next().value);
+		}
+		return true;
+	}
+
 	function onJobStatusChanged(event) {
+		state.statusEventsReceived += 1;
+		root.dataset.statusEventsReceived = String(state.statusEventsReceived);
+		if (!firstDelivery(event)) {
+			return;
+		}
+		state.statusEventsApplied += 1;
+		root.dataset.statusEventsApplied = String(state.statusEventsApplied);
 		const job = state.jobs.get(event.job);
 		if (!job) {
 			if (matchesFilters({ organization: event.organization, status: event.to, job_type: event.job_type })) {
@@ -481,7 +587,7 @@
 			}
 			updateJob(event.job, changes);
 		}
-		refreshJob(event.job); // the row's error, timestamps and message come from the server
+		scheduleJobRefresh(event.job); // the row's error, timestamps and message come from the server
 		if (state.selectedHistoryJob === event.job) {
 			showHistory(event.job);
 		}
@@ -511,7 +617,7 @@
 		document.getElementById("jm-dead-letter-total").textContent = `(${total})`;
 		document.getElementById("jm-dl-select-all").checked = false;
 		if (!jobs.length) {
-			body.append(el("tr", { className: "jm-empty" }, el("td", { colSpan: 7, text: "The dead letter queue is empty." })));
+			body.append(el("tr", { className: "jm-empty" }, el("td", { colSpan: 7, text: __("The dead letter queue is empty.") })));
 		}
 		for (const job of jobs) {
 			body.append(deadLetterRow(job));
@@ -522,13 +628,13 @@
 	function deadLetterRow(job) {
 		const error = job.error || {};
 		const checkbox = el("input", { type: "checkbox", className: "jm-dl-select", value: job.job_id });
-		checkbox.setAttribute("aria-label", `Select ${job.job_id}`);
+		checkbox.setAttribute("aria-label", __("Select {0}", [job.job_id]));
 		checkbox.addEventListener("change", updateBulkButtons);
 		const errorCell = el("td", { className: "jm-dl-error" }, [
 			el("strong", { className: "jm-error-type", text: error.type || "" }),
 			el("div", { className: "jm-error-message", text: error.message || "" }),
 			error.traceback
-				? el("details", {}, [el("summary", { text: "Traceback" }), el("pre", { text: error.traceback })])
+				? el("details", {}, [el("summary", { text: __("Traceback") }), el("pre", { text: error.traceback })])
 				: null,
 		]);
 		const attempts = job.attempts || [];
@@ -536,14 +642,14 @@
 			el("span", { className: "jm-attempt-count", text: String(attempts.length) }),
 			attempts.length
 				? el("details", {}, [
-						el("summary", { text: "Attempts" }),
+						el("summary", { text: __("Attempts") }),
 						el("ol", {}, attempts.map(attemptItem)),
 					])
 				: null,
 		]);
 		const actions = el("div", { className: "jm-actions" }, [
-			actionButton("Retry", "jm-dl-retry-one", () => actOnDeadLetters("retry", [job.job_id])),
-			actionButton("Delete", "jm-dl-delete-one jm-btn-danger", () => actOnDeadLetters("delete", [job.job_id])),
+			actionButton(__("Retry"), "jm-dl-retry-one", () => actOnDeadLetters("retry", [job.job_id])),
+			actionButton(__("Delete"), "jm-dl-delete-one jm-btn-danger", () => actOnDeadLetters("delete", [job.job_id])),
 		]);
 		return el("tr", { className: "jm-dl-row", "data-job-id": job.job_id }, [
 			el("td", {}, checkbox),
@@ -581,9 +687,11 @@
 		if (!jobIds.length) {
 			return;
 		}
-		const verb = action === "retry" ? "Retry" : "Delete";
-		const consequence = action === "retry" ? "They go back to Pending with a fresh retry budget." : "This cannot be undone.";
-		if (!window.confirm(`${verb} ${jobIds.length} dead-lettered job(s)? ${consequence}`)) {
+		const question =
+			action === "retry"
+				? __("Retry {0} dead-lettered job(s)? They go back to Pending with a fresh retry budget.", [jobIds.length])
+				: __("Delete {0} dead-lettered job(s)? This cannot be undone.", [jobIds.length]);
+		if (!window.confirm(question)) {
 			return;
 		}
 		const method = action === "retry" ? "dartwing.jobs.retry_dead_letter_jobs" : "dartwing.jobs.delete_dead_letter_jobs";
@@ -591,8 +699,9 @@
 			const reply = await api(method, { job_ids: jobIds }, "POST");
 			const done = reply.retried || reply.deleted || [];
 			const failed = Object.entries(reply.failed || {}).map(([id, reason]) => `${id}: ${reason}`);
-			const summary = `${action === "retry" ? "Retried" : "Deleted"} ${done.length}.`;
-			setMessage("jm-dead-letter-message", failed.length ? `${summary} Failed: ${failed.join("; ")}` : summary, failed.length ? "error" : "success");
+			const summary = action === "retry" ? __("Retried {0}.", [done.length]) : __("Deleted {0}.", [done.length]);
+			const text = failed.length ? `${summary} ${__("Failed: {0}", [failed.join("; ")])}` : summary;
+			setMessage("jm-dead-letter-message", text, failed.length ? "error" : "success");
 		} catch (error) {
 			setMessage("jm-dead-letter-message", error.message, "error");
 		}
@@ -629,7 +738,7 @@
 			setMessage("jm-metrics-message", "");
 			root.dataset.metrics = "loaded";
 		} catch (error) {
-			setMessage("jm-metrics-message", `Metrics unavailable: ${error.message}`, "error");
+			setMessage("jm-metrics-message", __("Metrics unavailable: {0}", [error.message]), "error");
 			root.dataset.metrics = "unavailable";
 		}
 	}
@@ -637,17 +746,23 @@
 	function renderMetricNumbers(metrics) {
 		const byStatus = metrics.by_status || {};
 		const byPriority = (metrics.queue_depth || {}).by_priority || {};
+		// workers is {live, busy}, or null when Redis could not be asked
+		const workers = metrics.workers;
 		const numbers = [
-			["Running", metrics.running ?? byStatus.Running ?? 0, "running"],
-			["Queued", byStatus.Queued || 0, "queued"],
-			["Pending", byStatus.Pending || 0, "pending"],
-			["Completed", byStatus.Completed || 0, "completed"],
-			["Failed", (byStatus.Failed || 0) + (byStatus["Timed Out"] || 0), "failed"],
-			["Dead letter", metrics.dead_letter ?? byStatus["Dead Letter"] ?? 0, "dead-letter"],
-			["Workers", metrics.workers ?? 0, "workers"],
+			[__("Running"), metrics.running ?? byStatus.Running ?? 0, "running"],
+			[__("Queued"), byStatus.Queued || 0, "queued"],
+			[__("Pending"), byStatus.Pending || 0, "pending"],
+			[__("Completed"), byStatus.Completed || 0, "completed"],
+			[__("Failed"), (byStatus.Failed || 0) + (byStatus["Timed Out"] || 0), "failed"],
+			[__("Dead letter"), metrics.dead_letter ?? byStatus["Dead Letter"] ?? 0, "dead-letter"],
+			[
+				workers ? __("Workers ({0} busy)", [workers.busy ?? 0]) : __("Workers"),
+				workers ? workers.live ?? 0 : "—",
+				"workers",
+			],
 		];
 		for (const [priority, depth] of Object.entries(byPriority)) {
-			numbers.push([`Depth ${priority}`, depth, `depth-${priority.toLowerCase()}`]);
+			numbers.push([__("Depth {0}", [__(priority)]), depth, `depth-${priority.toLowerCase()}`]);
 		}
 		const container = document.getElementById("jm-metrics-numbers");
 		container.replaceChildren(
@@ -690,7 +805,7 @@
 			return node;
 		};
 		if (!points.length) {
-			container.replaceChildren(el("p", { className: "jm-muted", text: "No failures in this window." }));
+			container.replaceChildren(el("p", { className: "jm-muted", text: __("No failures in this window.") }));
 			return;
 		}
 		const hours = [...new Set(points.map((p) => p.hour))].sort();
@@ -725,7 +840,7 @@
 				y -= h;
 				const rect = svgEl("rect", { x, y, width: barW, height: h, fill: CHART_COLORS[typeIndex % CHART_COLORS.length], class: "jm-bar" });
 				const tip = svgEl("title", {});
-				tip.textContent = `${hour} · ${jobType}: ${failures}`;
+				tip.textContent = `${formatTime(hour)} · ${jobType}: ${failures}`;
 				rect.append(tip);
 				svg.append(rect);
 			});
@@ -748,11 +863,7 @@
 	}
 
 	function hourLabel(hour) {
-		const date = new Date(hour);
-		if (Number.isNaN(date.getTime())) {
-			return String(hour).slice(11, 16) || String(hour);
-		}
-		return `${String(date.getHours()).padStart(2, "0")}:00`;
+		return formatTime(hour).slice(11, 16) || String(hour); // the hour on the user's clock
 	}
 
 	// ---------------------------------------------------------------- start
@@ -779,4 +890,6 @@
 	loadMetrics();
 	connectRealtime();
 	root.dataset.ready = "1";
-})();
+}
+
+startMonitor();
