@@ -15,6 +15,12 @@ require_type_annotated_api_methods = True
 after_install = "dartwing.install.after_install"
 after_migrate = "dartwing.install.after_migrate"
 
+# Desk
+# ----
+# The engine's status sets reach the desk scripts as frappe.boot.dartwing (one source: transitions.py).
+
+extend_bootinfo = "dartwing.dartwing_core.boot.extend_bootinfo"
+
 # Permissions
 # -----------
 # One resolver (background_jobs/permissions.py) answers "where may this user act" for every tenant doctype.

@@ -47,7 +47,8 @@ def status_counts(hours: int) -> list[tuple[str, int]]:
 
 
 def jobs_per_hour(hours: int = DEFAULT_HOURS) -> dict[str, Any]:
-	"""Chart data: one label per hour (oldest first) and one dataset per status that occurs."""
+	"""Chart data: one label per hour (oldest first) and one dataset per status that occurs (every status,
+	with zeros, when none occurs)."""
 	hours = _bounded_hours(hours)
 	end = now_datetime().replace(minute=0, second=0, microsecond=0)
 	buckets = [end - timedelta(hours=offset) for offset in range(hours - 1, -1, -1)]
@@ -61,7 +62,11 @@ def jobs_per_hour(hours: int = DEFAULT_HOURS) -> dict[str, Any]:
 		)
 		counts = {(hour, status): int(count) for hour, status, count in rows}
 	keys = [bucket.strftime("%Y-%m-%d %H:00") for bucket in buckets]
-	statuses = [status for status in STATUS_ORDER if any((key, status) in counts for key in keys)]
+	# Frappe's chart widget cannot draw zero datasets (frappe-charts throws): an empty window gets a
+	# zero series per status, as Frappe's own count charts return zeros.
+	statuses = [status for status in STATUS_ORDER if any((key, status) in counts for key in keys)] or list(
+		STATUS_ORDER
+	)
 	return {
 		"labels": [bucket.strftime("%H:00") for bucket in buckets],
 		"datasets": [

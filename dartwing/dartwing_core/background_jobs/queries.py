@@ -2,7 +2,8 @@
 
 Contract: callers pass only fixed column names; every value is a query parameter. Users are limited
 to their organizations (``permissions.org_scope``); unrestricted users see all. Dates
-are ISO 8601 strings; JSON columns are returned parsed.
+are ISO 8601 strings (naive, in the site's time zone, as Frappe stores them); JSON columns are returned
+parsed. Each job carries ``can_manage``: whether the caller may cancel or retry it.
 """
 
 from typing import Any
@@ -44,7 +45,7 @@ def job_status(job_id: str) -> dict[str, Any]:
 	row = frappe.db.sql(
 		f"SELECT {_columns(DETAIL_COLUMNS)} FROM `tabBackground Job` WHERE name = %s", (job_id,), as_dict=True
 	)[0]
-	return serialize(row, detail=True)
+	return _with_can_manage([serialize(row, detail=True)])[0]
 
 
 def list_jobs(
@@ -73,7 +74,8 @@ def list_jobs(
 		as_dict=True,
 	)
 	total = frappe.db.sql(f"SELECT COUNT(*) FROM `tabBackground Job` WHERE {where}", values)[0][0]
-	return {"jobs": [serialize(row, detail=detail) for row in rows], "total": int(total)}
+	jobs = _with_can_manage([serialize(row, detail=detail) for row in rows])
+	return {"jobs": jobs, "total": int(total)}
 
 
 def history(job_id: str) -> list[dict[str, Any]]:
@@ -127,6 +129,18 @@ def serialize(row: dict[str, Any], *, detail: bool = False) -> dict[str, Any]:
 		if job["error"]:
 			job["error"]["traceback"] = row.get("error_traceback")
 	return job
+
+
+def _with_can_manage(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+	"""Add ``can_manage`` (may the caller cancel or retry it: ``permissions.may_manage``), asked once per
+	organization and ownership, so a client shows only the buttons the API will honour."""
+	user, answers = frappe.session.user, {}
+	for job in jobs:
+		key = (job["organization"], job["submitted_by"] == user)
+		if key not in answers:
+			answers[key] = permissions.may_manage(job["organization"], job["submitted_by"], user)
+		job["can_manage"] = answers[key]
+	return jobs
 
 
 def _conditions(filters: dict[str, Any], from_date: Any, to_date: Any) -> tuple[str | None, dict[str, Any]]:

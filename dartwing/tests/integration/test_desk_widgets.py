@@ -1,15 +1,18 @@
-"""The Background Jobs workspace widgets: failure-rate card and jobs-per-hour chart, scoped by tenancy."""
+"""The Background Jobs workspace widgets: failure-rate card and jobs-per-hour chart, scoped by tenancy;
+an empty window gives the chart a shape Frappe's chart widget can draw."""
 
 import frappe
 from frappe.tests.utils import FrappeTestCase
+from frappe.utils import add_to_date, now_datetime
 
 from dartwing.dartwing_core.dashboard_chart_source.jobs_per_hour.jobs_per_hour import get as chart_source
-from dartwing.dartwing_core.desk_widgets import get_failure_rate, jobs_per_hour
+from dartwing.dartwing_core.desk_widgets import STATUS_ORDER, get_failure_rate, jobs_per_hour
 from dartwing.install import create_demo_job_types
 from dartwing.tests.utils import make_member, make_org, make_user
 
 ORG, OTHER = "T Widgets Org", "T Widgets Other"
 MEMBER, OPS = "t-widgets-member@example.test", "t-widgets-ops@example.test"
+QUIET, QUIET_MEMBER = "T Widgets Quiet", "t-widgets-quiet@example.test"  # only jobs older than the window
 
 
 def make_jobs(organization: str, statuses: list[str]) -> None:
@@ -60,4 +63,22 @@ class TestDeskWidgets(FrappeTestCase):
 	def test_a_user_without_organizations_sees_zero(self):
 		frappe.set_user(make_user("t-widgets-nobody@example.test"))
 		self.assertEqual(get_failure_rate()["value"], 0.0)
-		self.assertEqual(jobs_per_hour(24)["datasets"], [])
+		self.assert_empty_chart(jobs_per_hour(24), hours=24)
+
+	def test_an_empty_window_still_gives_the_chart_a_series_per_status(self):
+		# frappe-charts throws on zero datasets; an hour with no job in it is drawn as zeros
+		make_org(QUIET), make_user(QUIET_MEMBER)
+		make_member(QUIET_MEMBER, QUIET, role="Member")
+		make_jobs(QUIET, ["Completed", "Failed"])
+		frappe.db.sql(
+			"UPDATE `tabBackground Job` SET creation = %s WHERE organization = %s",
+			(add_to_date(now_datetime(), hours=-30), QUIET),
+		)
+		frappe.set_user(QUIET_MEMBER)
+		self.assert_empty_chart(chart_source(filters='{"hours": 3}'), hours=3)
+
+	def assert_empty_chart(self, data: dict, hours: int) -> None:
+		self.assertEqual(len(data["labels"]), hours)
+		self.assertEqual([dataset["name"] for dataset in data["datasets"]], list(STATUS_ORDER))
+		for dataset in data["datasets"]:
+			self.assertEqual(dataset["values"], [0] * hours)

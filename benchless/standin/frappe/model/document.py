@@ -464,6 +464,20 @@ class Document(BaseDocument):
 				values,
 			)
 
+	# ------------------------------------------------------------------ onload (frappe/model/document.py)
+
+	def set_onload(self, key: str, value: Any) -> None:
+		"""A value for the desk form, sent with the document as ``__onload`` (the form reads it through
+		``frm.doc.__onload``); set by the controller's ``onload``."""
+		onload = self.__dict__.get("__onload")
+		if not onload:
+			onload = self.__dict__["__onload"] = frappe._dict()
+		onload[key] = value
+
+	def get_onload(self, key: str | None = None) -> Any:
+		onload = self.__dict__.get("__onload") or frappe._dict()
+		return onload if key is None else onload[key]
+
 	# ------------------------------------------------------------------ methods and hooks
 
 	def run_method(self, method: str, *args: Any, **kwargs: Any) -> Any:

@@ -5,6 +5,8 @@
 Contract: this controller never writes `status` (nor any execution field): the engine's single transition
 function is the only writer, with a compare-and-set in SQL. The controller only checks what a submitter
 controls (parameters; Select options are checked by Frappe) and declares the indexes every engine and API query is served by.
+On load in the desk form it tells the form whether the user may cancel or retry the job (``can_manage`` in
+``__onload``, from ``permissions.may_manage``).
 """
 
 import json
@@ -13,7 +15,7 @@ import frappe
 from frappe import _
 from frappe.model.document import Document
 
-from dartwing.dartwing_core.background_jobs import config, metrics
+from dartwing.dartwing_core.background_jobs import config, metrics, permissions
 
 
 class BackgroundJob(Document):
@@ -64,6 +66,12 @@ class BackgroundJob(Document):
 		timeout_seconds: DF.Int
 		worker: DF.Data | None
 	# end: auto-generated types
+
+	def onload(self) -> None:
+		# Cancel / Retry follow the engine's rule (the API applies it again), not the role's write right
+		self.set_onload(
+			"can_manage", permissions.may_manage(self.organization, self.submitted_by or self.owner)
+		)
 
 	def validate(self) -> None:
 		self.validate_parameters()

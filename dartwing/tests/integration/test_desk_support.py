@@ -1,0 +1,121 @@
+"""What the desk and the job monitor are told by the server: the status sets (boot info), whether the user
+may cancel or retry a job (the form's onload, and ``can_manage`` on every job the API returns), and the
+organizations whose rooms the Background Job list follows live."""
+
+import frappe
+from frappe.tests.utils import FrappeTestCase
+from frappe.utils import add_to_date, now_datetime
+
+from dartwing.dartwing_core.api.desk import FEED_ORGANIZATIONS_MAX, job_feed_organizations
+from dartwing.dartwing_core.background_jobs import queries, transitions
+from dartwing.dartwing_core.boot import extend_bootinfo
+from dartwing.install import create_demo_job_types
+from dartwing.tests.utils import make_member, make_org, make_user
+
+ORG, OTHER, BUSY, QUIET, RECENT = (
+	"T Desk Org",
+	"T Desk Other",
+	"T Desk Busy",
+	"T Desk Quiet",
+	"T Desk Recent",
+)
+MEMBER, COLLEAGUE, ADMIN, VIEWER, OPS = (
+	"t-desk-member@example.test",
+	"t-desk-colleague@example.test",
+	"t-desk-admin@example.test",
+	"t-desk-viewer@example.test",
+	"t-desk-ops@example.test",
+)
+
+
+def make_job(organization: str, submitted_by: str, status: str = "Pending", **fields) -> str:
+	doc = frappe.get_doc(
+		{
+			"doctype": "Background Job",
+			"job_type": "demo_noop",
+			"organization": organization,
+			"submitted_by": submitted_by,
+			"status": status,
+			**fields,
+		}
+	)
+	return doc.insert(ignore_permissions=True).name
+
+
+def can_manage_on_load(job: str, user: str) -> bool:
+	frappe.set_user(user)
+	doc = frappe.get_doc("Background Job", job)
+	doc.run_method("onload")  # what frappe.desk.form.load.getdoc runs before sending the form its doc
+	return doc.as_dict()["__onload"]["can_manage"]
+
+
+class TestDeskSupport(FrappeTestCase):
+	@classmethod
+	def setUpClass(cls):
+		super().setUpClass()
+		create_demo_job_types()
+		for org in (ORG, OTHER, BUSY, QUIET, RECENT):
+			make_org(org)
+		for user in (MEMBER, COLLEAGUE, ADMIN, VIEWER):
+			make_user(user)
+		make_user(OPS, ["System Manager"])
+		make_member(MEMBER, ORG, role="Member")
+		make_member(MEMBER, OTHER, role="Viewer")
+		make_member(COLLEAGUE, ORG, role="Member")
+		make_member(ADMIN, ORG, role="Admin")
+		make_member(VIEWER, ORG, role="Viewer")
+		cls.own_job = make_job(ORG, MEMBER, "Failed")
+		cls.colleague_job = make_job(ORG, COLLEAGUE, "Running")
+		make_job(BUSY, COLLEAGUE, "Queued")
+		long_ago = add_to_date(now_datetime(), hours=-3)
+		make_job(QUIET, COLLEAGUE, "Completed", completed_at=long_ago)
+		make_job(RECENT, COLLEAGUE, "Dead Letter", completed_at=add_to_date(now_datetime(), minutes=-5))
+
+	def tearDown(self):
+		frappe.set_user("Administrator")
+
+	def test_boot_info_carries_the_status_sets_of_the_transition_table(self):
+		bootinfo = frappe._dict()
+		extend_bootinfo(bootinfo)
+		sets = bootinfo.dartwing["job_statuses"]
+		self.assertEqual(sets["all"], [status.value for status in transitions.JobStatus])
+		for key, source in (
+			("active", transitions.ACTIVE),
+			("final", transitions.FINAL),
+			("cancelable", transitions.CANCELABLE),
+			("retryable", transitions.RETRYABLE_BY_USER),
+		):
+			self.assertEqual(set(sets[key]), {status.value for status in source}, key)
+		self.assertIn("dartwing.dartwing_core.boot.extend_bootinfo", frappe.get_hooks("extend_bootinfo"))
+
+	def test_form_onload_says_who_may_cancel_or_retry_by_the_engine_rule(self):
+		self.assertTrue(can_manage_on_load(self.own_job, MEMBER))  # a Member manages their own job
+		self.assertFalse(can_manage_on_load(self.colleague_job, MEMBER))  # but not a colleague's
+		self.assertTrue(can_manage_on_load(self.colleague_job, ADMIN))  # an Org Admin manages any
+		self.assertFalse(can_manage_on_load(self.own_job, VIEWER))
+		self.assertTrue(can_manage_on_load(self.own_job, OPS))
+
+	def test_api_jobs_carry_can_manage_for_the_caller(self):
+		frappe.set_user(MEMBER)
+		listed = {
+			job["job_id"]: job["can_manage"] for job in queries.list_jobs({"organization": ORG})["jobs"]
+		}
+		self.assertEqual(listed, {self.own_job: True, self.colleague_job: False})
+		self.assertFalse(queries.job_status(self.colleague_job)["can_manage"])
+		frappe.set_user(ADMIN)
+		self.assertTrue(queries.job_status(self.colleague_job)["can_manage"])
+
+	def test_a_member_follows_exactly_their_organizations(self):
+		frappe.set_user(MEMBER)
+		self.assertEqual(job_feed_organizations(), sorted([ORG, OTHER]))
+		frappe.set_user(make_user("t-desk-nobody@example.test"))
+		self.assertEqual(job_feed_organizations(), [])
+
+	def test_a_system_manager_follows_organizations_with_active_or_recently_ended_jobs(self):
+		frappe.set_user(OPS)
+		followed = job_feed_organizations()
+		self.assertLessEqual(len(followed), FEED_ORGANIZATIONS_MAX)
+		self.assertIn(BUSY, followed)  # a Queued job
+		self.assertIn(ORG, followed)  # a Running job
+		self.assertIn(RECENT, followed)  # dead-lettered five minutes ago
+		self.assertNotIn(QUIET, followed)  # nothing since three hours ago
