@@ -7,13 +7,22 @@ its own organizations and users (unique names), so jobs left by other tests cann
 What is proven: a member submits a demo_sleep and sees its bar reach 100 % and "Completed" with no page
 reload (Socket.IO events); a running job is canceled from the page; a System Manager sees a dead-lettered
 job with its error and attempts and retries it (after its handler was fixed) to completion; a user of
-another organization sees none of those jobs; Guests are sent to the login page and back.
+another organization sees none of those jobs; Guests are sent to the login page and back; the page loads
+its script and style as the bundles of assets.json; every string the script shows comes from the
+server's translations; a status event that arrives once per room is applied, and read back, once; times
+are shown on the user's clock (their time zone, not the browser's); the Workers figure is a number.
+
+benchless ships no translation files, so the translation test replaces the page's server-translated
+messages with a marked pseudo-translation and looks for the marks.
 """
 
 import contextlib
+import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import frappe
 import pytest
@@ -22,7 +31,7 @@ import requests
 from benchless import REPO_ROOT, testing
 from dartwing.dartwing_core.background_jobs import engine
 from dartwing.install import DEMO_PASSWORD, ensure_user
-from dartwing.tests.engine_utils import make_job_type, wait_for_status
+from dartwing.tests.engine_utils import history, make_job_type, wait_for_status
 from dartwing.tests.utils import make_member, make_org
 
 pytestmark = [pytest.mark.browser, pytest.mark.web, pytest.mark.workers]
@@ -119,28 +128,47 @@ def browser(stack: tuple[str, int]):
 		browser.close()
 
 
-def new_context(browser, stack: tuple[str, int]):
+CONFIG_SCRIPT = re.compile(
+	r'(<script type="application/json" id="job-monitor-config">)(.*?)(</script>)', re.S
+)
+
+
+def new_context(
+	browser,
+	stack: tuple[str, int],
+	edit_config: Callable[[dict], None] | None = None,
+	**context_options,
+):
 	"""A browser context on the test server. The page announces the site's configured Socket.IO port;
-	the test's server listens on a free one, so that one number is rewritten in the page's config."""
+	the test's server listens on a free one, so that one number is rewritten in the page's config
+	(``edit_config`` may change more of it)."""
 	base_url, socketio_port = stack
-	context = browser.new_context(base_url=base_url, viewport={"width": 1280, "height": 900})
+	context = browser.new_context(
+		base_url=base_url, viewport={"width": 1280, "height": 900}, **context_options
+	)
 	context.set_default_timeout(UI_TIMEOUT_MS)
+
+	def rewrite(match: re.Match) -> str:
+		config = json.loads(match.group(2))
+		config["socketio_port"] = socketio_port
+		if edit_config:
+			edit_config(config)
+		return match.group(1) + json.dumps(config).replace("<", "\\u003c") + match.group(3)
 
 	def point_to_test_socketio(route) -> None:
 		response = route.fetch(max_redirects=0)  # a Guest's redirect must reach the browser as is
 		if response.status != 200:
 			route.fulfill(response=response)
 			return
-		body = re.sub(r'"socketio_port": \d+', f'"socketio_port": {socketio_port}', response.text())
-		route.fulfill(response=response, body=body)
+		route.fulfill(response=response, body=CONFIG_SCRIPT.sub(rewrite, response.text()))
 
 	context.route(re.compile(r".*/job-monitor$"), point_to_test_socketio)
 	return context
 
 
-def open_monitor(browser, stack: tuple[str, int], user: str):
+def open_monitor(browser, stack: tuple[str, int], user: str, **context_options):
 	"""A fresh browser context logged in as ``user``, showing /job-monitor with live updates on."""
-	context = new_context(browser, stack)
+	context = new_context(browser, stack, **context_options)
 	response = context.request.post("/api/method/login", data={"usr": user, "pwd": DEMO_PASSWORD})
 	assert response.ok, response.text()
 	page = context.new_page()
@@ -283,6 +311,107 @@ def test_a_member_of_another_organization_sees_none_of_these_jobs(browser, stack
 	options = page.locator("#jm-filter-organization option").all_inner_texts()
 	assert tenants["org"] not in options and tenants["other_org"] in options
 	assert page.locator("#jm-dead-letter").count() == 0
+	context.close()
+
+
+def test_the_page_loads_its_script_and_style_as_built_bundles(browser, stack, tenants):
+	with open(os.path.join(REPO_ROOT, "sites", "assets", "assets.json")) as f:
+		manifest = json.load(f)
+	context, page = open_monitor(browser, stack, tenants["member"])
+	scripts = page.eval_on_selector_all("script[src]", "nodes => nodes.map(n => n.getAttribute('src'))")
+	styles = page.eval_on_selector_all(
+		"link[rel=stylesheet]", "nodes => nodes.map(n => n.getAttribute('href'))"
+	)
+	# one script (socket.io-client inside it) and one style, both the hashed files of the last build
+	assert scripts == [manifest["job_monitor.bundle.js"]]
+	assert styles == [manifest["job_monitor.bundle.css"]]
+	assert re.fullmatch(r"/assets/dartwing/dist/js/job_monitor\.bundle\.\w+\.js", scripts[0])
+	context.close()
+
+
+def test_every_string_the_script_shows_comes_from_the_servers_translations(browser, stack, tenants):
+	from dartwing.www.job_monitor import script_messages
+
+	assert {"No jobs yet.", "Cancel", "Workers", "live"} <= set(script_messages())
+	seen: dict[str, list[str]] = {}
+
+	def pseudo_translate(config: dict) -> None:
+		seen["untranslated"] = sorted(set(script_messages()) - set(config["messages"]))
+		config["messages"] = {source: f"⟦{text}⟧" for source, text in config["messages"].items()}
+
+	own_job = _submit_as(tenants["member"], "demo_noop", tenants["org"])
+	wait_for_status(own_job, "Completed")
+	context, page = open_monitor(browser, stack, tenants["member"], edit_config=pseudo_translate)
+	assert seen["untranslated"] == []
+	assert page.inner_text("#jm-live") == "⟦live⟧"
+	row = job_row(page, own_job)
+	assert row.locator(".jm-status").inner_text() == "⟦Completed⟧"
+	assert row.locator(".jm-history-btn").inner_text() == "⟦History⟧"
+	row.locator(".jm-history-btn").click()
+	page.locator("#jm-history-list .jm-history-item", has_text="⟦attempt 1⟧").first.wait_for()
+	context.close()
+
+	context, page = open_monitor(browser, stack, tenants["outsider"], edit_config=pseudo_translate)
+	page.locator("#jm-jobs-body .jm-empty", has_text="⟦No jobs yet.⟧").wait_for()
+	context.close()
+
+
+def test_a_status_event_arriving_in_several_rooms_is_applied_and_read_back_once(browser, stack, tenants):
+	context, page = open_monitor(browser, stack, tenants["member"])
+	status_reads: list[str] = []
+	page.on(
+		"request",
+		lambda request: status_reads.append(request.url)
+		if "dartwing.jobs.get_job_status" in request.url
+		else None,
+	)
+	job_id = submit_from_page(page, tenants["org"], "demo_sleep", '{"seconds": 1, "steps": 2}')
+	job_row(page, job_id).locator(".jm-status[data-status='Completed']").wait_for()
+	# every change after the submission is announced (Queued, Running, Completed)
+	announced = sum(1 for from_status, _to, _attempt in history(job_id) if from_status)
+	page.wait_for_function(
+		"n => Number(document.getElementById('job-monitor').dataset.statusEventsApplied) >= n", arg=announced
+	)
+	page.wait_for_selector("#job-monitor[data-job-reads-pending='0']", state="attached")
+
+	received = int(page.get_attribute("#job-monitor", "data-status-events-received"))
+	applied = int(page.get_attribute("#job-monitor", "data-status-events-applied"))
+	reads = [url for url in status_reads if job_id in url]
+	# the member shares the job's, the organization's and their own room with the job: copies arrive
+	assert received > applied, (received, applied)
+	assert applied == announced
+	assert 1 <= len(reads) <= applied, (reads, applied)
+	context.close()
+
+
+def test_times_are_shown_in_the_users_time_zone_not_the_browsers(browser, stack, tenants):
+	user = ensure_user(f"e2e-tz-{frappe.generate_hash(length=6)}@example.test", "Kolkata")
+	make_member(user, tenants["org"], role="Member")
+	frappe.db.set_value("User", user, "time_zone", "Asia/Kolkata")
+	job_id = _submit_as(user, "demo_noop", tenants["org"])
+	frappe.db.commit()
+	created = frappe.db.get_value("Background Job", job_id, "creation")
+	site_zone = ZoneInfo(frappe.utils.get_system_timezone())
+	expected = (
+		datetime.fromisoformat(str(created))
+		.replace(tzinfo=site_zone)
+		.astimezone(ZoneInfo("Asia/Kolkata"))
+		.strftime("%Y-%m-%d %H:%M:%S")
+	)
+
+	context, page = open_monitor(browser, stack, user, timezone_id="America/New_York")
+	assert job_row(page, job_id).locator(".jm-col-created").inner_text() == expected
+	context.close()
+
+
+def test_the_workers_figure_is_the_number_of_live_workers(browser, stack, tenants):
+	context, page = open_monitor(browser, stack, tenants["admin"])
+	page.wait_for_selector("#job-monitor[data-metrics='loaded']", state="attached")
+	figure = page.locator(".jm-number[data-metric='workers']")
+	value = figure.locator(".jm-number-value").inner_text()
+	assert re.fullmatch(r"\d+", value), value
+	assert int(value) >= 2  # the two workers this module started
+	assert re.fullmatch(r"Workers \(\d+ busy\)", figure.locator(".jm-number-label").inner_text())
 	context.close()
 
 

@@ -42,6 +42,7 @@ function startMonitor() {
 		jobs: new Map(), // job_id -> job object as rendered
 		seenStatusEvents: new Set(),
 		refreshTimers: new Map(), // job_id -> timer of its pending read
+		readsInFlight: 0,
 		statusEventsReceived: 0,
 		statusEventsApplied: 0,
 		subscribedJobs: new Set(),
@@ -360,6 +361,11 @@ function startMonitor() {
 		}
 	}
 
+	// data-job-reads-pending: reads scheduled or under way (0 once the page has settled)
+	function noteReadsPending() {
+		root.dataset.jobReadsPending = String(state.refreshTimers.size + state.readsInFlight);
+	}
+
 	function scheduleJobRefresh(jobId) {
 		clearTimeout(state.refreshTimers.get(jobId));
 		state.refreshTimers.set(
@@ -369,9 +375,12 @@ function startMonitor() {
 				refreshJob(jobId);
 			}, JOB_REFRESH_MS)
 		);
+		noteReadsPending();
 	}
 
 	async function refreshJob(jobId) {
+		state.readsInFlight += 1;
+		noteReadsPending();
 		try {
 			const job = await api("dartwing.jobs.get_job_status", { job_id: jobId });
 			updateJob(jobId, job);
@@ -379,6 +388,9 @@ function startMonitor() {
 			if (error.status === 404) {
 				scheduleReload(); // deleted or no longer visible
 			}
+		} finally {
+			state.readsInFlight -= 1;
+			noteReadsPending();
 		}
 	}
 
