@@ -1,30 +1,30 @@
-// Background Job form (Frappe desk). Mirrors frappe.ui.form.on conventions of Frappe 15 (form/form.js).
+// Background Job form (Frappe desk). Written against Frappe 15's form.js: the events a form triggers are
+// setup (once per form object), before_load / onload (first load of a document), refresh (every render)
+// and on_hide (its page is hidden: the user went elsewhere).
 //
-// - A live progress bar follows job_progress for this document: the form joins the permission-checked
-//   room doc:Background Job/<name> (frappe.realtime.doc_subscribe) and filters events by job id.
-// - Cancel and Retry appear only when the status allows them and the user may change the document;
-//   they call dartwing.jobs.cancel_job / retry_job, which check permissions again.
-// - Execution history (dartwing.jobs.get_job_history), parameters, result, error and traceback are shown
-//   read-only in HTML fields when the doctype has them (history_html, details_html), otherwise in form
-//   dashboard sections.
-const CANCELABLE_STATUSES = ["Pending", "Queued", "Running", "Failed", "Timed Out"];
-const RETRYABLE_STATUSES = ["Failed", "Timed Out", "Canceled", "Dead Letter"];
-const TERMINAL_STATUSES = ["Completed", "Canceled", "Dead Letter"];
+// - Rules from the server: the status sets are frappe.boot.dartwing.job_statuses (transitions.py, sent by
+//   the extend_bootinfo hook); Cancel and Retry appear when the status allows them and the controller's
+//   onload said the user may manage this job (frm.doc.__onload.can_manage, permissions.may_manage). The
+//   API (dartwing.jobs.cancel_job / retry_job) checks again.
+// - Live: the form is in the permission-checked room doc:Background Job/<name> while it shows that job
+//   (joined on refresh, left on on_hide or when another job is loaded). job_progress moves the bar and
+//   the stored progress in frm.doc, so the status pill ("Running n%") moves with it; job_status_changed
+//   sets the status and reloads the document, once per event (an event arrives once per room).
+// - Details (parameters, result, error, traceback) and the execution history (dartwing.jobs.get_job_history,
+//   times in the user's time zone) are read-only dashboard sections.
+const SEEN_EVENTS_MAX = 200; // status events remembered to apply each once
+const RELOAD_DEBOUNCE_MS = 300; // a burst of status changes (Queued → Running) reloads the form once
 
 frappe.ui.form.on("Background Job", {
 	setup(frm) {
-		frm._dartwing_progress = (data) => {
-			if (data.job === frm.doc.name) {
-				show_live_progress(frm, data.percent, data.message);
-			}
-		};
-		frm._dartwing_status = (data) => {
-			if (data.job === frm.doc.name && !frm.is_dirty()) {
+		frm._dartwing_seen = new Set();
+		frm._dartwing_reload = frappe.utils.debounce(() => {
+			if (showing(frm) && !frm.is_dirty()) {
 				frm.reload_doc();
 			}
-		};
-		frappe.realtime.on("job_progress", frm._dartwing_progress);
-		frappe.realtime.on("job_status_changed", frm._dartwing_status);
+		}, RELOAD_DEBOUNCE_MS);
+		frappe.realtime.on("job_progress", (data) => on_progress(frm, data));
+		frappe.realtime.on("job_status_changed", (data) => on_status_changed(frm, data));
 	},
 
 	refresh(frm) {
@@ -32,33 +32,112 @@ frappe.ui.form.on("Background Job", {
 		if (frm.is_new()) {
 			return;
 		}
-		frappe.realtime.doc_subscribe(frm.doctype, frm.doc.name);
+		join_job_room(frm);
 		add_action_buttons(frm);
-		show_live_progress(frm, frm.doc.progress, frm.doc.progress_message);
+		show_live_progress(frm);
 		render_details(frm);
 		render_history(frm);
 	},
 
-	before_unload(frm) {
-		frappe.realtime.off("job_progress", frm._dartwing_progress);
-		frappe.realtime.off("job_status_changed", frm._dartwing_status);
-		if (frm.doc && !frm.is_new()) {
-			frappe.realtime.doc_unsubscribe(frm.doctype, frm.doc.name);
-		}
+	on_hide(frm) {
+		leave_job_room(frm);
 	},
 });
 
+function job_statuses() {
+	return (frappe.boot.dartwing || {}).job_statuses || { active: [], cancelable: [], retryable: [] };
+}
+
+// The form shows this job now (events of a job the user navigated away from change nothing).
+function showing(frm, job) {
+	const route = frappe.get_route() || [];
+	const name = frm.doc && frm.doc.name;
+	return Boolean(name) && (job === undefined || job === name) && route[0] === "Form" && route[1] === frm.doctype && route[2] === name;
+}
+
+// ---------------------------------------------------------------- the job's room
+
+function join_job_room(frm) {
+	const name = frm.doc.name;
+	if (frm._dartwing_room && frm._dartwing_room !== name) {
+		leave_job_room(frm);
+	}
+	frm._dartwing_room = name;
+	subscribe_when_allowed(frm, name);
+}
+
+function subscribe_when_allowed(frm, name) {
+	if (frm._dartwing_room !== name) {
+		return; // another job is shown now
+	}
+	if (frappe.flags.doc_subscribe) {
+		// Frappe's doc_subscribe lets one subscription through per second and drops the others
+		setTimeout(() => subscribe_when_allowed(frm, name), 1100);
+		return;
+	}
+	frappe.realtime.doc_subscribe(frm.doctype, name); // a no-op while the room is joined
+}
+
+function leave_job_room(frm) {
+	if (frm._dartwing_room) {
+		frappe.realtime.doc_unsubscribe(frm.doctype, frm._dartwing_room);
+		frm._dartwing_room = null;
+	}
+}
+
+// ---------------------------------------------------------------- live events
+
+function on_progress(frm, data) {
+	if (!showing(frm, data.job) || !job_statuses().active.includes(frm.doc.status)) {
+		return;
+	}
+	// the stored values change in place (not through set_value): the form does not become dirty
+	frm.doc.progress = Math.max(0, Math.min(100, Number(data.percent) || 0));
+	frm.doc.progress_message = data.message || "";
+	frm.refresh_field("progress");
+	frm.refresh_field("progress_message");
+	show_live_progress(frm);
+	frm.toolbar.set_indicator(); // frappe.get_indicator → the list settings' "Running n%"
+}
+
+function on_status_changed(frm, data) {
+	if (!showing(frm, data.job) || !first_delivery(frm, data)) {
+		return;
+	}
+	frm.doc.status = data.to;
+	frm.toolbar.set_indicator();
+	frm._dartwing_reload();
+}
+
+function first_delivery(frm, event) {
+	const key = [event.job, event.from, event.to, event.time].join("|");
+	if (frm._dartwing_seen.has(key)) {
+		return false;
+	}
+	frm._dartwing_seen.add(key);
+	if (frm._dartwing_seen.size > SEEN_EVENTS_MAX) {
+		frm._dartwing_seen.delete(frm._dartwing_seen.values().next().value);
+	}
+	return true;
+}
+
+// ---------------------------------------------------------------- buttons
+
 function add_action_buttons(frm) {
-	const may_change = frm.perm[0] && frm.perm[0].write;
+	const onload = frm.doc.__onload || {};
+	if (!onload.can_manage) {
+		return;
+	}
+	const statuses = job_statuses();
 	const status = frm.doc.status;
-	if (CANCELABLE_STATUSES.includes(status) && !frm.doc.cancel_requested && may_change !== 0) {
+	if (statuses.cancelable.includes(status) && !frm.doc.cancel_requested) {
 		frm.add_custom_button(__("Cancel Job"), () => {
 			frappe.confirm(__("Cancel job {0}?", [frm.doc.name]), () =>
 				call_and_reload(frm, "dartwing.jobs.cancel_job", __("Cancel requested"))
 			);
 		});
 	}
-	if (RETRYABLE_STATUSES.includes(status) && may_change !== 0) {
+	if (statuses.retryable.includes(status)) {
 		frm.add_custom_button(__("Retry Job"), () =>
 			call_and_reload(frm, "dartwing.jobs.retry_job", __("Job queued for retry"))
 		);
@@ -66,36 +145,24 @@ function add_action_buttons(frm) {
 }
 
 function call_and_reload(frm, method, message) {
-	return frappe
-		.call({ method, args: { job_id: frm.doc.name }, freeze: true })
-		.then(() => {
-			frappe.show_alert({ message, indicator: "green" });
-			frm.reload_doc();
-		});
+	return frappe.call({ method, args: { job_id: frm.doc.name }, freeze: true }).then(() => {
+		frappe.show_alert({ message, indicator: "green" });
+		frm.reload_doc();
+	});
 }
 
-function show_live_progress(frm, percent, message) {
-	if (TERMINAL_STATUSES.includes(frm.doc.status) && frm.doc.status !== "Completed") {
-		if (frm.dashboard.hide_progress) {
-			frm.dashboard.hide_progress(__("Progress"));
-		}
-		return;
-	}
-	const value = Math.max(0, Math.min(100, Number(percent) || 0));
-	frm.dashboard.show_progress(__("Progress"), value, message || `${Math.round(value)}%`);
-}
+// ---------------------------------------------------------------- dashboard sections
 
-function html_target(frm, fieldname, title) {
-	const field = frm.fields_dict[fieldname];
-	if (field && field.$wrapper) {
-		return field.$wrapper;
+function show_live_progress(frm) {
+	const status = frm.doc.status;
+	if (!job_statuses().active.includes(status) && status !== "Completed") {
+		return; // the form's refresh (dashboard.reset) has removed any bar already
 	}
-	const key = `_dartwing_${fieldname}`;
-	if (!frm[key] || !document.body.contains(frm[key][0])) {
-		frm[key] = frm.dashboard.add_section("", title);
-	}
-	frm.dashboard.show();
-	return frm[key];
+	const value = Math.max(0, Math.min(100, Number(frm.doc.progress) || 0));
+	const message = frm.doc.progress_message || `${Math.round(value)}%`;
+	// the first call creates the bar (its message would go in as HTML); the second sets it as text
+	frm.dashboard.show_progress(__("Progress"), value, "");
+	frm.dashboard.show_progress(__("Progress"), value, message);
 }
 
 function pre(value) {
@@ -118,17 +185,22 @@ function render_details(frm) {
 			parts.push(`<details><summary>${__("Traceback")}</summary>${pre(doc.error_traceback)}</details>`);
 		}
 	}
-	html_target(frm, "details_html", __("Details")).html(parts.join(""));
+	// refresh() runs dashboard.reset(), which removes the sections of the previous render
+	frm.dashboard.add_section(parts.join(""), __("Details"));
+	frm.dashboard.show();
 }
 
 function render_history(frm) {
+	const section = frm.dashboard.add_section(`<p class="text-muted small">${__("Loading…")}</p>`, __("Execution History"));
+	frm.dashboard.show();
 	frappe
 		.call({ method: "dartwing.jobs.get_job_history", args: { job_id: frm.doc.name }, type: "GET" })
 		.then((r) => {
 			const rows = (r.message.history || []).map((entry) => {
 				const cells = [
-					frappe.datetime.str_to_user(entry.timestamp),
-					`${entry.from_status || "—"} → ${entry.to_status}`,
+					// "YYYY-MM-DD HH:MM:SS" (with a space) is what str_to_user shows with its time
+					frappe.datetime.str_to_user((entry.timestamp || "").replace("T", " ")),
+					`${entry.from_status ? __(entry.from_status) : "—"} → ${__(entry.to_status)}`,
 					entry.actor,
 					entry.attempt,
 					entry.worker || "",
@@ -139,7 +211,7 @@ function render_history(frm) {
 			const head = [__("Time"), __("Transition"), __("Actor"), __("Attempt"), __("Worker"), __("Message")]
 				.map((h) => `<th>${h}</th>`)
 				.join("");
-			html_target(frm, "history_html", __("Execution History")).html(
+			section.html(
 				`<table class="table table-bordered table-sm"><thead><tr>${head}</tr></thead><tbody>${rows.join("")}</tbody></table>`
 			);
 		});
