@@ -184,8 +184,16 @@ function stop_feed(feed) {
 }
 
 function join_feed_rooms(feed) {
-	frappe
-		.xcall(FEED_METHOD, {}, "GET")
+	// frappe.call, not xcall: Frappe 15's xcall takes no method type and always POSTs (403 on a GET-only
+	// whitelisted method).
+	new Promise((resolve, reject) => {
+		frappe.call({
+			method: FEED_METHOD,
+			type: "GET",
+			callback: (r) => resolve(r.message),
+			error: reject,
+		});
+	})
 		.catch(() => null) // the list still works, without live updates, until the next renewal
 		.then((organizations) => {
 			if (!feed.timer || organizations === null) {
