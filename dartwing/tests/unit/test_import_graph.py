@@ -6,6 +6,7 @@ path counts as much as one at the top of a module. Consequences named by dotted 
 """
 
 import ast
+import re
 import unittest
 from pathlib import Path
 
@@ -97,3 +98,36 @@ class TestImportGraph(unittest.TestCase):
 		self.assertEqual(edges, {"dartwing.dartwing_core.background_jobs.state"})
 		graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
 		self.assertEqual(cycles(graph), [["a", "b", "c"]])
+
+
+PACKAGE = "dartwing.dartwing_core.background_jobs"
+PLAN = ROOT / "specs" / "011-background-job-engine" / "plan.md"
+
+
+def plan_module_map() -> dict[str, set[str]]:
+	"""plan.md's module map: each engine module and the engine modules it says it may call."""
+	rows: dict[str, set[str]] = {}
+	for line in PLAN.read_text().splitlines():
+		cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+		if len(cells) != 3 or not cells[0].startswith("`"):
+			continue
+		modules = [part.split("`")[1] for part in cells[0].split(",") if "`" in part]
+		calls = {re.sub(r"\(.*?\)", "", name).strip() for name in cells[2].split(",")}
+		for module in modules:
+			rows[module] = {name for name in calls if is_module(f"{PACKAGE}.{name}")}
+	return rows
+
+
+class TestPlanModuleMap(unittest.TestCase):
+	def test_plan_md_names_every_engine_module_and_exactly_what_it_imports(self):
+		graph = import_graph()
+		engine = {name.rpartition(".")[2] for name in graph if name.startswith(f"{PACKAGE}.")} - {"__init__"}
+		documented = plan_module_map()
+		self.assertEqual(set(documented), engine, "modules missing from (or extra in) plan.md's map")
+		for module in sorted(engine):
+			imported = {
+				name.rpartition(".")[2]
+				for name in graph[f"{PACKAGE}.{module}"]
+				if name.startswith(f"{PACKAGE}.")
+			}
+			self.assertEqual(documented[module], imported, f"plan.md's 'may call' of {module}")
