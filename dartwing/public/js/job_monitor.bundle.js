@@ -764,6 +764,7 @@ function startMonitor() {
 			[__("Running"), metrics.running ?? byStatus.Running ?? 0, "running"],
 			[__("Queued"), byStatus.Queued || 0, "queued"],
 			[__("Pending"), byStatus.Pending || 0, "pending"],
+			[__("Scheduled"), metrics.scheduled ?? byStatus.Scheduled ?? 0, "scheduled"],
 			[__("Completed"), byStatus.Completed || 0, "completed"],
 			[__("Failed"), (byStatus.Failed || 0) + (byStatus["Timed Out"] || 0), "failed"],
 			[__("Dead letter"), metrics.dead_letter ?? byStatus["Dead Letter"] ?? 0, "dead-letter"],
