@@ -26,7 +26,7 @@ import frappe
 from frappe import _
 from frappe.utils import get_datetime, get_system_timezone, now_datetime
 
-from dartwing.dartwing_core.background_jobs import config, engine, permissions, scheduling
+from dartwing.dartwing_core.background_jobs import config, engine, permissions, scheduling, state
 from dartwing.dartwing_core.background_jobs.errors import JobSubmissionUnavailable
 from dartwing.dartwing_core.background_jobs.hashing import canonical_json
 
@@ -150,14 +150,13 @@ def run_occurrence(name: str, occurrence: datetime) -> bool:
 	blocked = _why_not(schedule)
 	if blocked:
 		return _finish(name, *blocked)
-	frappe.db.savepoint("dartwing_occurrence")
 	try:
-		job = _submit_as_owner(schedule, occurrence)
+		with state.savepoint("dartwing_occurrence"):  # a refusal undoes (and forgets) only the submission
+			job = _submit_as_owner(schedule, occurrence)
 	except JobSubmissionUnavailable:
 		frappe.db.rollback()  # the claim too: the occurrence stays due for the next tick
 		return False
 	except _REFUSALS as exc:
-		frappe.db.rollback(save_point="dartwing_occurrence")
 		frappe.clear_last_message()
 		return _finish(name, NOT_SUBMITTED, _("Occurrence {0} not submitted: {1}").format(occurrence, exc))
 	except Exception:
