@@ -12,7 +12,7 @@ Contract:
 - A job for later (``run_at`` in the future, site time zone) is inserted Scheduled and released to
   Pending by the due sweep (``scheduler.release_due_jobs``); a ``run_at`` now or past runs at once. It
   takes a rate slot like any submission but is not counted against the queued cap while it waits
-  (decisions.md D13).
+  (decisions.md D17).
 - Admission (rate limit, queued cap, Redis reachable) is ``admission.Admission``'s; cancellation is
   ``cancellation.request``'s; a person's retry starts a fresh retry budget (``outcome.fresh_budget``).
   What a new or retried job causes (its dispatch) follows from its status change (``state``).
@@ -77,7 +77,7 @@ def submit_job(
 	if existing:
 		return _deduplicated(existing)
 	admitted = Admission.admit(organization, settings)
-	if start_at is None:  # a job for later does not wait in the queue until it is due (D13)
+	if start_at is None:  # a job for later does not wait in the queue until it is due (D17)
 		admitted.check_cap()
 	job = frappe._dict(run_at=start_at, schedule=schedule)
 	return _insert_job(settings, organization, params_json, priority, parents, key, admitted, job)

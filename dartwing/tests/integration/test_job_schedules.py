@@ -6,6 +6,10 @@ The sweep commits (as the scheduler's does), so every schedule here belongs to a
 occurrence is made due by moving ``next_run_at`` into the past, as time passing would.
 """
 
+import json
+import os
+import signal
+import tempfile
 import threading
 from datetime import timedelta
 from unittest import mock
@@ -16,7 +20,7 @@ from frappe.utils import now_datetime
 
 from dartwing.dartwing_core.background_jobs import schedules, scheduling
 from dartwing.tests.engine_utils import make_job_type, make_tenant
-from dartwing.tests.utils import make_member, make_org
+from dartwing.tests.utils import benchless_only, make_member, make_org, wait_until
 
 SCHEDULE = "Job Schedule"
 
@@ -223,6 +227,34 @@ class TestScheduleSweep(FrappeTestCase):
 		self.assertEqual(jobs_of(name), [])
 		self.assertEqual(fresh(name).next_run_at, occurrence)  # the claim was rolled back
 		schedules.submit_due_schedules()
+		schedules.submit_due_schedules()
+		self.assertEqual(len(jobs_of(name)), 1)
+		self.assertEqual(fresh(name).last_run_at, occurrence)
+
+	@benchless_only("starts and kills a benchless process")
+	def test_a_process_killed_while_it_holds_a_claim_leaves_the_occurrence_to_the_next_sweep(self):
+		from benchless.testing import spawn
+
+		name = make_schedule(self.owner, self.org, self.job_type, parameters={"p": "killed"})
+		make_due(name)
+		occurrence = fresh(name).next_run_at
+		marker = os.path.join(tempfile.mkdtemp(), "claimed")
+		proc = spawn(
+			"execute",
+			"--site",
+			frappe.local.site,
+			"dartwing.tests.crash_helpers.claim_occurrence_and_hang",
+			"--args",
+			json.dumps([name, marker]),
+		)
+		try:
+			wait_until(lambda: os.path.exists(marker) or proc.poll() is not None, timeout=30)
+			self.assertIsNone(proc.poll(), "the helper should hang holding its claim")
+			self.assertEqual(fresh(name).next_run_at, occurrence)  # claimed, not committed
+		finally:
+			os.killpg(proc.pid, signal.SIGKILL)  # the crash: no commit, the connection drops
+			proc.wait()
+		schedules.submit_due_schedules()  # waits for the server to roll the dead claim back
 		schedules.submit_due_schedules()
 		self.assertEqual(len(jobs_of(name)), 1)
 		self.assertEqual(fresh(name).last_run_at, occurrence)
