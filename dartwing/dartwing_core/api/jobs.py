@@ -93,7 +93,9 @@ def list_schedules(
 ) -> dict[str, Any]:
 	"""The caller's organizations' Job Schedules with their next run, soonest first."""
 	organization = arguments.text("organization", organization)
-	limit = arguments.integer("limit", limit, lo=1, hi=config.LIST_LIMIT_MAX, default=config.LIST_LIMIT_DEFAULT)
+	limit = arguments.integer(
+		"limit", limit, lo=1, hi=config.LIST_LIMIT_MAX, default=config.LIST_LIMIT_DEFAULT
+	)
 	start = arguments.integer("start", start, lo=0, hi=config.LIST_START_MAX)
 	return schedules.list_schedules(organization, limit=limit, start=start)
 
