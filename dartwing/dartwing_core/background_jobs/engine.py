@@ -79,8 +79,8 @@ def submit_job(
 	admitted = Admission.admit(organization, settings)
 	if start_at is None:  # a job for later does not wait in the queue until it is due (D17)
 		admitted.check_cap()
-	job = frappe._dict(run_at=start_at, schedule=schedule)
-	return _insert_job(settings, organization, params_json, priority, parents, key, admitted, job)
+	origin = frappe._dict(run_at=start_at, schedule=schedule)
+	return _insert_job(settings, organization, params_json, priority, parents, key, admitted, origin)
 
 
 def get_job_for_user(job_id: str, *, action: str = "read", for_update: bool = False) -> frappe._dict:
@@ -243,7 +243,7 @@ def _insert_job(
 	parents: list[str],
 	key: str,
 	admitted: Admission,
-	origin: frappe._dict,
+	origin: frappe._dict,  # run_at (None: now) and the schedule that made the job
 ) -> "frappe.model.document.Document":
 	run_at = origin.run_at
 	status = JobStatus.SCHEDULED if run_at else JobStatus.PENDING
