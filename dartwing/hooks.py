@@ -33,6 +33,7 @@ permission_query_conditions = {
 	"Org Member": f"{_PERMISSIONS}.org_member_query",
 	"Background Job": f"{_PERMISSIONS}.background_job_query",
 	"Job Execution Log": f"{_PERMISSIONS}.job_execution_log_query",
+	"Job Schedule": f"{_PERMISSIONS}.job_schedule_query",
 }
 
 has_permission = {
@@ -41,6 +42,7 @@ has_permission = {
 	"Org Member": f"{_PERMISSIONS}.has_org_member_permission",
 	"Background Job": f"{_PERMISSIONS}.has_background_job_permission",
 	"Job Execution Log": f"{_PERMISSIONS}.has_job_execution_log_permission",
+	"Job Schedule": f"{_PERMISSIONS}.has_job_schedule_permission",
 }
 
 # Document Events
@@ -58,6 +60,9 @@ doc_events = {
 scheduler_events = {
 	"cron": {
 		"* * * * *": ["dartwing.dartwing_core.background_jobs.scheduler.run_sweeps"],
+		# Seconds field (croniter's sixth): due on every scheduler tick, so jobs for later and recurring
+		# schedules start within one `scheduler_tick_interval` (spec.md, "Jobs for later").
+		"* * * * * *": ["dartwing.dartwing_core.background_jobs.scheduler.run_due_work"],
 	},
 	"daily": ["dartwing.dartwing_core.background_jobs.scheduler.purge_old_jobs"],
 }

@@ -67,7 +67,31 @@ def create_demo_data() -> None:
 		person = ensure_person(email, first_name)
 		if organization:
 			ensure_membership(person, organization, org_role)
+	ensure_demo_schedule()
 	frappe.db.commit()
+
+
+# A recurring job a newcomer sees in the monitor: Acme's echo every minute, owned (and so submitted) by Alice.
+DEMO_SCHEDULE = {
+	"organization": "Acme Corp",
+	"job_type": "demo_echo",
+	"cron_expression": "* * * * *",
+	"description": "Demo: echo every minute",
+	"parameters": {"report": "heartbeat"},
+}
+DEMO_SCHEDULE_OWNER = "alice@acme.test"
+
+
+def ensure_demo_schedule() -> str:
+	existing = frappe.db.get_value("Job Schedule", {"description": DEMO_SCHEDULE["description"]}, "name")
+	if existing:
+		return existing
+	previous = frappe.session.user
+	frappe.set_user(DEMO_SCHEDULE_OWNER)  # the owner is whom its jobs are submitted as
+	try:
+		return frappe.get_doc({"doctype": "Job Schedule", **DEMO_SCHEDULE}).insert().name
+	finally:
+		frappe.set_user(previous)
 
 
 def ensure_organization(org_name: str, status: str = "Active") -> str:

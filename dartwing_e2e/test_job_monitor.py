@@ -428,3 +428,27 @@ def _submit_as(user: str, job_type: str, organization: str) -> str:
 def _screenshot(name: str) -> str:
 	os.makedirs(SCREENSHOTS, exist_ok=True)
 	return os.path.abspath(os.path.join(SCREENSHOTS, name))
+
+
+def test_upcoming_runs_show_the_members_schedules_only(browser, stack, tenants):
+	frappe.set_user(tenants["member"])
+	schedule = frappe.get_doc(
+		{
+			"doctype": "Job Schedule",
+			"organization": tenants["org"],
+			"job_type": "demo_noop",
+			"cron_expression": "0 7 * * *",
+		}
+	).insert()
+	frappe.set_user("Administrator")
+	frappe.db.commit()
+	context, page = open_monitor(browser, stack, tenants["member"])
+	row = page.locator(f"tr.jm-schedule[data-schedule='{schedule.name}']")
+	row.wait_for()
+	assert "0 7 * * *" in row.inner_text() and "Active" in row.inner_text()
+	assert "07:00:00" in row.locator("td").first.inner_text()
+	context.close()
+	context, page = open_monitor(browser, stack, tenants["outsider"])
+	page.wait_for_selector("#job-monitor[data-schedules='loaded']", state="attached")
+	assert page.locator(f"tr.jm-schedule[data-schedule='{schedule.name}']").count() == 0
+	context.close()

@@ -13,7 +13,7 @@ from frappe import _
 from frappe.rate_limiter import rate_limit
 from werkzeug.wrappers import Response
 
-from dartwing.dartwing_core.background_jobs import arguments, config, dead_letter, engine, queries
+from dartwing.dartwing_core.background_jobs import arguments, config, dead_letter, engine, queries, schedules
 
 
 @frappe.whitelist(methods=["POST"])
@@ -26,14 +26,19 @@ def submit_job(
 	parameters: dict | str | None = None,
 	priority: str | None = None,
 	depends_on: list | str | None = None,
+	run_at: str | None = None,
 ) -> dict[str, Any]:
-	"""Submit a job; returns at once with its id and status (the work happens in a worker)."""
+	"""Submit a job; returns at once with its id and status (the work happens in a worker). With a future
+	``run_at`` (ISO 8601, the site's time zone unless it carries an offset) the job waits Scheduled."""
 	job_type = arguments.text("job_type", job_type, required=True)
 	organization = arguments.text("organization", organization, required=True)
 	priority = arguments.text("priority", priority)
+	run_at = arguments.text("run_at", run_at)
 	parameters = _json_argument("parameters", parameters, dict)
 	depends_on = _json_argument("depends_on", depends_on, list)
-	job = engine.submit_job(job_type, organization, parameters, priority=priority, depends_on=depends_on)
+	job = engine.submit_job(
+		job_type, organization, parameters, priority=priority, depends_on=depends_on, run_at=run_at
+	)
 	return {"job_id": job.name, "status": job.status, "deduplicated": bool(job.flags.deduplicated)}
 
 
@@ -80,6 +85,26 @@ def retry_job(job_id: str | None = None) -> dict[str, Any]:
 	"""Retry a Failed, Timed Out, Canceled or Dead Letter job with a fresh retry budget."""
 	job_id = arguments.text("job_id", job_id, required=True)
 	return dict(engine.retry_job(job_id))
+
+
+@frappe.whitelist(methods=["GET", "POST"])
+def list_schedules(
+	organization: str | None = None, limit: int = config.LIST_LIMIT_DEFAULT, start: int = 0
+) -> dict[str, Any]:
+	"""The caller's organizations' Job Schedules with their next run, soonest first."""
+	organization = arguments.text("organization", organization)
+	limit = arguments.integer(
+		"limit", limit, lo=1, hi=config.LIST_LIMIT_MAX, default=config.LIST_LIMIT_DEFAULT
+	)
+	start = arguments.integer("start", start, lo=0, hi=config.LIST_START_MAX)
+	return schedules.list_schedules(organization, limit=limit, start=start)
+
+
+@frappe.whitelist(methods=["GET", "POST"])
+def get_schedule(schedule: str | None = None) -> dict[str, Any]:
+	"""One Job Schedule with its next five occurrences and last jobs (404 when not visible)."""
+	schedule = arguments.text("schedule", schedule, required=True)
+	return schedules.get_schedule(schedule)
 
 
 @frappe.whitelist(methods=["GET", "POST"])

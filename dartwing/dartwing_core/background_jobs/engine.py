@@ -9,18 +9,22 @@ Contract:
   makes this hold under concurrency: a second identical insert waits for the first transaction and
   then finds its job (or takes the slot if the first rolled back).
 - Jobs of organizations the user may not see are reported exactly like missing ones.
+- A job for later (``run_at`` in the future, site time zone) is inserted Scheduled and released to
+  Pending by the due sweep (``scheduler.release_due_jobs``); a ``run_at`` now or past runs at once. It
+  takes a rate slot like any submission but is not counted against the queued cap while it waits
+  (decisions.md D17).
 - Admission (rate limit, queued cap, Redis reachable) is ``admission.Admission``'s; cancellation is
   ``cancellation.request``'s; a person's retry starts a fresh retry budget (``outcome.fresh_budget``).
   What a new or retried job causes (its dispatch) follows from its status change (``state``).
 """
 
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import frappe
 from frappe import _
-from frappe.utils import now_datetime
+from frappe.utils import get_system_timezone, now_datetime
 
 from dartwing.dartwing_core.background_jobs import (
 	arguments,
@@ -29,6 +33,7 @@ from dartwing.dartwing_core.background_jobs import (
 	dependencies,
 	outcome,
 	permissions,
+	scheduling,
 	state,
 )
 from dartwing.dartwing_core.background_jobs.admission import Admission
@@ -49,8 +54,17 @@ def submit_job(
 	parameters: Mapping[str, Any] | None = None,
 	priority: str | None = None,
 	depends_on: list[str] | None = None,
+	run_at: datetime | str | None = None,
+	*,
+	schedule: str | None = None,
+	dedup_scope: str | None = None,
 ) -> "frappe.model.document.Document":
-	"""Create a Background Job for ``organization`` and return it (``flags.deduplicated`` tells reuse)."""
+	"""Create a Background Job for ``organization`` and return it (``flags.deduplicated`` tells reuse).
+
+	``run_at``: not before this time (site time zone; ISO 8601 text accepted). ``schedule`` names the
+	Job Schedule that made the job; ``dedup_scope`` joins the dedup key (a schedule passes its
+	occurrence, so each occurrence is a job of its own)."""
+	start_at = _validate_run_at(run_at)
 	settings = _load_job_type(job_type)
 	if permissions.check_org_access(organization, action="submit") != "member":
 		_check_organization_exists(organization)
@@ -58,13 +72,15 @@ def submit_job(
 	params_json, canonical = _validate_parameters(parameters)
 	priority = _validate_priority(priority or settings.default_priority or "Normal")
 	parents = dependencies.validate_parents(organization, depends_on)
-	key = hash_canonical(job_type, organization, canonical)
+	key = hash_canonical(job_type, organization, canonical + (f"\x00{dedup_scope}" if dedup_scope else ""))
 	existing = _find_duplicate(key, settings)
 	if existing:
 		return _deduplicated(existing)
 	admitted = Admission.admit(organization, settings)
-	admitted.check_cap()
-	return _insert_job(settings, organization, params_json, priority, parents, key, admitted)
+	if start_at is None:  # a job for later does not wait in the queue until it is due (D17)
+		admitted.check_cap()
+	origin = frappe._dict(run_at=start_at, schedule=schedule)
+	return _insert_job(settings, organization, params_json, priority, parents, key, admitted, origin)
 
 
 def get_job_for_user(job_id: str, *, action: str = "read", for_update: bool = False) -> frappe._dict:
@@ -177,6 +193,14 @@ def _validate_parameters(parameters: Any) -> tuple[str, str]:
 	return frappe.as_json(dict(parameters)), text
 
 
+def _validate_run_at(run_at: Any) -> datetime | None:
+	"""The future start time, None to start now; ValidationError (417) for anything else."""
+	try:
+		return scheduling.parse_run_at(run_at, now_datetime(), get_system_timezone())
+	except ValueError as exc:
+		frappe.throw(_("Invalid run_at: {0}").format(exc), frappe.ValidationError)
+
+
 def _validate_priority(priority: Any) -> str:
 	if not isinstance(priority, str) or priority not in config.PRIORITIES:
 		frappe.throw(
@@ -219,15 +243,20 @@ def _insert_job(
 	parents: list[str],
 	key: str,
 	admitted: Admission,
+	origin: frappe._dict,  # run_at (None: now) and the schedule that made the job
 ) -> "frappe.model.document.Document":
+	run_at = origin.run_at
+	status = JobStatus.SCHEDULED if run_at else JobStatus.PENDING
 	doc = frappe.get_doc(
 		{
 			"doctype": JOB,
 			"job_type": settings.name,
 			"organization": organization,
 			"submitted_by": frappe.session.user,
-			"status": JobStatus.PENDING.value,
+			"status": status.value,
 			"priority": priority,
+			"run_at": run_at,
+			"schedule": origin.schedule,
 			"parameters": params_json,
 			"dedup_key": key if int(settings.dedup_window_seconds or 0) > 0 else None,
 			"params_hash": key,
@@ -257,6 +286,7 @@ def _insert_job(
 			raise
 		admitted.release()  # no new job after all
 		return _deduplicated(existing[0], locking=True)
-	state.record_creation(doc.as_dict(), message=_("Submitted"))
+	message = _("Scheduled for {0}").format(run_at.isoformat()) if run_at else _("Submitted")
+	state.record_creation(doc.as_dict(), message=message, status=status)
 	doc.flags.deduplicated = False
 	return doc

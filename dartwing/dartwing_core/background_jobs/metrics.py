@@ -40,7 +40,12 @@ METRICS_INDEX = ("creation", "organization", "job_type", "status", "started_at",
 STATUSES = tuple(status.value for status in JobStatus)
 FAILURE_STATUSES = status_tuple(FAILURE)
 WAITING_STATUSES = status_tuple(WAITING)
-CURRENT_STATUSES = (*WAITING_STATUSES, JobStatus.RUNNING.value, JobStatus.DEAD_LETTER.value)
+CURRENT_STATUSES = (
+	*WAITING_STATUSES,
+	JobStatus.RUNNING.value,
+	JobStatus.DEAD_LETTER.value,
+	JobStatus.SCHEDULED.value,
+)
 P95 = 0.95
 
 _TABLE = "`tabBackground Job`"
@@ -95,6 +100,7 @@ def _empty(
 		"total": 0,
 		"queue_depth": {"by_priority": dict.fromkeys(config.PRIORITIES, 0), "by_queue": None},
 		"running": 0,
+		"scheduled": 0,
 		"workers": None,
 		"dead_letter": 0,
 		"dead_letter_in_window": 0,
@@ -208,6 +214,7 @@ def _current_state(scope: str, values: dict) -> dict[str, Any]:
 	return {
 		"queue_depth": {"by_priority": by_priority, "by_queue": None},
 		"running": totals[JobStatus.RUNNING.value],
+		"scheduled": totals[JobStatus.SCHEDULED.value],  # waiting for their run_at, not in the queue
 		"dead_letter": totals[JobStatus.DEAD_LETTER.value],
 	}
 
@@ -266,6 +273,9 @@ class _JobMetricsCollector:
 			m["queue_depth"]["by_queue"] or {},
 		)
 		yield GaugeMetricFamily("dartwing_jobs_running", "Jobs running now", value=m["running"])
+		yield GaugeMetricFamily(
+			"dartwing_jobs_scheduled", "Jobs waiting for their run_at", value=m["scheduled"]
+		)
 		yield GaugeMetricFamily(
 			"dartwing_dead_letter_jobs", "Jobs in the dead letter queue", value=m["dead_letter"]
 		)

@@ -1,4 +1,5 @@
-"""Scheduler sweeps (registered in hooks.py): retries, recovery, re-dispatch and retention.
+"""Scheduler sweeps (registered in hooks.py): retries, recovery, re-dispatch and retention; and, on every
+scheduler tick, the due work: jobs for later whose ``run_at`` has come, and recurring schedules.
 
 Contract: every sweep is idempotent, bounded per run (``SWEEP_BATCH_SIZE`` / ``PURGE_BATCH_SIZE``) and
 safe to run on two scheduler processes at once, because each job is moved only through the
@@ -19,7 +20,11 @@ from dartwing.dartwing_core.background_jobs.errors import WorkerLost
 from dartwing.dartwing_core.background_jobs.transitions import FINAL, RETRY_WAITING, JobStatus
 
 _STATUSES = state.status_values(
-	final=FINAL, retry_waiting=RETRY_WAITING, running=JobStatus.RUNNING, queued=JobStatus.QUEUED
+	final=FINAL,
+	retry_waiting=RETRY_WAITING,
+	running=JobStatus.RUNNING,
+	queued=JobStatus.QUEUED,
+	scheduled=JobStatus.SCHEDULED,
 )
 LIVE_RQ_STATUSES = frozenset({"queued", "started", "deferred", "scheduled"})
 
@@ -28,6 +33,37 @@ def run_sweeps() -> None:
 	"""Cron entry point (every minute)."""
 	for sweep in (retry_due_jobs, recover_stale_jobs, requeue_lost_jobs, dispatch_waiting_jobs):
 		_run_isolated(sweep)
+
+
+def run_due_work() -> None:
+	"""Cron entry point of every scheduler tick (hooks.py registers it with a seconds field, so Frappe
+	finds it due on each tick): jobs for later, then recurring schedules."""
+	from dartwing.dartwing_core.background_jobs import schedules
+
+	for sweep in (release_due_jobs, schedules.submit_due_schedules):
+		_run_isolated(sweep)
+
+
+def release_due_jobs(
+	batch_size: int = config.SWEEP_BATCH_SIZE, max_batches: int = config.MAX_DUE_BATCHES_PER_RUN
+) -> int:
+	"""Scheduled jobs whose ``run_at`` has come go to Pending (and so to dispatch), oldest first.
+
+	Reads only the due range of the (status, run_at) index, one bounded batch at a time, each batch
+	its own transaction; jobs scheduled for later are never read. Two sweepers may read the same
+	batch: the compare-and-set lets one of them move each job."""
+	released = 0
+	for _batch in range(max_batches):
+		jobs = _select("j.status = %(scheduled)s AND j.run_at <= %(now)s", "j.run_at", batch_size)
+		for job in jobs:
+			if state.transition(
+				job, JobStatus.PENDING, message=_("Due: scheduled for {0}").format(job.run_at)
+			):
+				released += 1
+		frappe.db.commit()  # each batch's releases dispatch after this commit
+		if len(jobs) < batch_size:
+			break
+	return released
 
 
 def _run_isolated(sweep: Callable[[], int]) -> None:

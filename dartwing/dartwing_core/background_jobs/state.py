@@ -51,6 +51,7 @@ UPDATABLE_COLUMNS = frozenset(
 		"max_retries",
 		"budget_start",
 		"next_retry_at",
+		"run_at",
 		"progress",
 		"progress_message",
 		"result",
@@ -89,6 +90,7 @@ class JobRow(TypedDict, total=False):
 	started_at: Any
 	heartbeat_at: Any
 	next_retry_at: Any
+	run_at: Any
 	attempts: str | None
 	dedup_key: str | None
 	parameters: str | None  # only with ``load(with_parameters=True)``
@@ -192,10 +194,12 @@ def transition(
 	return change
 
 
-def record_creation(job: Mapping[str, Any], *, message: str) -> Change:
-	"""A new job's first status (Pending), inserted by the caller: its log row and its consequences."""
-	write_log(job, None, JobStatus.PENDING, message=message, attempt=1)
-	change = Change(job, None, JobStatus.PENDING, message)
+def record_creation(job: Mapping[str, Any], *, message: str, status: JobStatus = JobStatus.PENDING) -> Change:
+	"""A new job's first status (Pending, or Scheduled for later), inserted by the caller: its log row
+	and its consequences."""
+	check_transition(None, status)
+	write_log(job, None, status, message=message, attempt=1)
+	change = Change(job, None, status, message)
 	_caused(change)
 	return change
 

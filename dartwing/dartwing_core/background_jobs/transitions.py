@@ -12,6 +12,7 @@ from types import MappingProxyType
 
 
 class JobStatus(str, Enum):
+	SCHEDULED = "Scheduled"  # waits for its run_at (a job for later; later also a snoozed job)
 	PENDING = "Pending"
 	QUEUED = "Queued"
 	RUNNING = "Running"
@@ -29,7 +30,8 @@ S = JobStatus
 
 ALLOWED: Mapping[JobStatus | None, frozenset[JobStatus]] = MappingProxyType(
 	{
-		None: frozenset({S.PENDING}),
+		None: frozenset({S.PENDING, S.SCHEDULED}),
+		S.SCHEDULED: frozenset({S.PENDING, S.CANCELED}),
 		S.PENDING: frozenset({S.QUEUED, S.CANCELED, S.DEAD_LETTER}),
 		S.QUEUED: frozenset({S.PENDING, S.RUNNING, S.CANCELED, S.DEAD_LETTER}),
 		S.RUNNING: frozenset({S.COMPLETED, S.FAILED, S.TIMED_OUT, S.CANCELED, S.DEAD_LETTER}),
@@ -45,9 +47,9 @@ ALLOWED: Mapping[JobStatus | None, frozenset[JobStatus]] = MappingProxyType(
 # Canceled and Dead Letter are final unless a person retries them.
 FINAL = frozenset({S.COMPLETED, S.CANCELED, S.DEAD_LETTER})
 ACTIVE = frozenset({S.PENDING, S.QUEUED, S.RUNNING})
-CANCELABLE = frozenset({S.PENDING, S.QUEUED, S.RUNNING, S.FAILED, S.TIMED_OUT})
+CANCELABLE = frozenset({S.SCHEDULED, S.PENDING, S.QUEUED, S.RUNNING, S.FAILED, S.TIMED_OUT})
 RETRYABLE_BY_USER = frozenset({S.FAILED, S.TIMED_OUT, S.CANCELED, S.DEAD_LETTER})
-WAITING = frozenset({S.PENDING, S.QUEUED})  # counted against the queued cap
+WAITING = frozenset({S.PENDING, S.QUEUED})  # counted against the queued cap (Scheduled is not: D17)
 SLOT_HOLDING = frozenset({S.QUEUED, S.RUNNING})  # counted against the running cap
 FAILURE = frozenset({S.FAILED, S.TIMED_OUT, S.DEAD_LETTER})  # an attempt that did not succeed
 RETRY_WAITING = frozenset({S.FAILED, S.TIMED_OUT})  # failed, a retry may be scheduled

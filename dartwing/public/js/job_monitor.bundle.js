@@ -35,6 +35,8 @@ function startMonitor() {
 	const JOB_REFRESH_MS = 150; // status events of one job within this window cause one read
 	const LIST_LIMIT = 50;
 	const DEAD_LETTER_LIMIT = 20; // newest first; the total is shown beside the title
+	const SCHEDULE_LIMIT = 20; // soonest next run first
+	const SCHEDULES_REFRESH_MS = 30000; // next runs move on as occurrences pass
 	const OFFLINE_POLL_MS = 5000; // only while the socket is down
 	const CHART_COLORS = ["#d9480f", "#1971c2", "#2f9e44", "#ae3ec9", "#f08c00", "#0c8599", "#e64980", "#5c940d"];
 
@@ -608,6 +610,48 @@ function startMonitor() {
 		}
 	}
 
+	// ---------------------------------------------------------------- upcoming runs (Job Schedules)
+
+	async function loadSchedules() {
+		try {
+			const reply = await api("dartwing.jobs.list_schedules", { limit: SCHEDULE_LIMIT });
+			renderSchedules(reply.schedules || [], reply.total || 0);
+			setMessage("jm-schedules-message", "");
+		} catch (error) {
+			setMessage("jm-schedules-message", error.message, "error");
+		}
+		root.dataset.schedules = "loaded";
+	}
+
+	function renderSchedules(schedules, total) {
+		const body = document.getElementById("jm-schedules-body");
+		document.getElementById("jm-schedules-total").textContent = `(${total})`;
+		body.replaceChildren();
+		if (!schedules.length) {
+			body.append(el("tr", { className: "jm-empty" }, el("td", { colSpan: 6, text: __("No schedules.") })));
+		}
+		// literal __() calls, so the page's translations carry the schedule states (job_monitor.py)
+		const states = {
+			Active: __("Active"),
+			Paused: __("Paused"),
+			"Not submitted": __("Not submitted"),
+			Disabled: __("Disabled"),
+		};
+		for (const schedule of schedules) {
+			const status = states[schedule.enabled ? schedule.status : "Disabled"] || schedule.status;
+			body.append(
+				el("tr", { className: "jm-schedule", "data-schedule": schedule.schedule }, [
+					el("td", { text: schedule.enabled ? formatTime(schedule.next_run_at) : "—" }),
+					el("td", { text: schedule.job_type }),
+					el("td", { text: schedule.organization }),
+					el("td", {}, el("code", { text: `${schedule.cron_expression} (${schedule.time_zone})` })),
+					el("td", { text: status, title: schedule.reason || "" }),
+					el("td", {}, schedule.last_job ? el("code", { text: schedule.last_job }) : null),
+				])
+			);
+		}
+	}
+
 	// ---------------------------------------------------------------- dead letter (System Manager)
 
 	async function loadDeadLetters() {
@@ -764,6 +808,7 @@ function startMonitor() {
 			[__("Running"), metrics.running ?? byStatus.Running ?? 0, "running"],
 			[__("Queued"), byStatus.Queued || 0, "queued"],
 			[__("Pending"), byStatus.Pending || 0, "pending"],
+			[__("Scheduled"), metrics.scheduled ?? byStatus.Scheduled ?? 0, "scheduled"],
 			[__("Completed"), byStatus.Completed || 0, "completed"],
 			[__("Failed"), (byStatus.Failed || 0) + (byStatus["Timed Out"] || 0), "failed"],
 			[__("Dead letter"), metrics.dead_letter ?? byStatus["Dead Letter"] ?? 0, "dead-letter"],
@@ -889,6 +934,7 @@ function startMonitor() {
 			document.getElementById("jm-history").hidden = true;
 			state.selectedHistoryJob = null;
 		});
+		document.getElementById("jm-schedules-refresh").addEventListener("click", loadSchedules);
 		const metricsRefresh = document.getElementById("jm-metrics-refresh");
 		if (metricsRefresh) {
 			metricsRefresh.addEventListener("click", loadMetrics);
@@ -900,6 +946,8 @@ function startMonitor() {
 	setupDeadLetter();
 	loadJobs();
 	loadMetrics();
+	loadSchedules();
+	setInterval(loadSchedules, SCHEDULES_REFRESH_MS);
 	connectRealtime();
 	root.dataset.ready = "1";
 }

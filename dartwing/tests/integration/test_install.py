@@ -25,3 +25,15 @@ class TestInstall(FrappeTestCase):
 	def test_demo_fail_never_retries(self):
 		create_demo_job_types()
 		self.assertEqual(frappe.db.get_value("Job Type", "demo_fail", "max_retries"), 0)
+
+	def test_the_demo_schedule_is_made_once_owned_by_alice_with_its_next_run_ahead(self):
+		from dartwing.install import DEMO_SCHEDULE_OWNER, ensure_demo_schedule
+		from dartwing.tests.utils import make_member, make_user
+
+		create_demo_job_types()
+		make_member(make_user(DEMO_SCHEDULE_OWNER), "Acme Corp", role="Owner")
+		name = ensure_demo_schedule()
+		self.assertEqual(ensure_demo_schedule(), name)
+		row = frappe.db.get_value("Job Schedule", name, ["owner", "next_run_at", "enabled"], as_dict=True)
+		self.assertEqual((row.owner, row.enabled), (DEMO_SCHEDULE_OWNER, 1))
+		self.assertGreater(row.next_run_at, frappe.utils.now_datetime())

@@ -93,6 +93,7 @@ class TestJobMetrics(FrappeTestCase):
 		self.assertEqual(
 			reply["by_status"],
 			{
+				"Scheduled": 0,
 				"Pending": 2,
 				"Queued": 1,
 				"Running": 1,

@@ -16,7 +16,8 @@ from dartwing.dartwing_core.background_jobs.transitions import (
 
 # data-model.md, "Statuses and transitions", written out independently of the module.
 EXPECTED = {
-	None: {"Pending"},
+	None: {"Pending", "Scheduled"},
+	"Scheduled": {"Pending", "Canceled"},
 	"Pending": {"Queued", "Canceled", "Dead Letter"},
 	"Queued": {"Pending", "Running", "Canceled", "Dead Letter"},
 	"Running": {"Completed", "Failed", "Timed Out", "Canceled", "Dead Letter"},
@@ -34,6 +35,7 @@ class TestJobStatusTable(unittest.TestCase):
 		self.assertEqual(
 			[s.value for s in JobStatus],
 			[
+				"Scheduled",
 				"Pending",
 				"Queued",
 				"Running",
@@ -84,9 +86,14 @@ class TestInvalidTransitionMessages(unittest.TestCase):
 		self.assertEqual(caught.exception.from_status, "Pending")
 		self.assertIsInstance(caught.exception, ValueError)
 
-	def test_a_new_job_can_only_start_pending(self):
+	def test_a_new_job_can_only_start_pending_or_scheduled(self):
 		with self.assertRaisesRegex(InvalidTransition, "a new job"):
 			check_transition(None, "Running")
+		check_transition(None, "Scheduled")
+
+	def test_a_scheduled_job_is_only_released_to_pending_or_canceled(self):
+		with self.assertRaisesRegex(InvalidTransition, "from 'Scheduled' to 'Queued'"):
+			check_transition("Scheduled", "Queued")
 
 	def test_unknown_statuses_are_refused(self):
 		self.assertFalse(is_allowed("Pending", "Paused"))
@@ -102,7 +109,8 @@ class TestJobStatusGroups(unittest.TestCase):
 		self.assertEqual({s.value for s in FINAL}, {"Completed", "Canceled", "Dead Letter"})
 		self.assertEqual({s.value for s in ACTIVE}, {"Pending", "Queued", "Running"})
 		self.assertEqual(
-			{s.value for s in CANCELABLE}, {"Pending", "Queued", "Running", "Failed", "Timed Out"}
+			{s.value for s in CANCELABLE},
+			{"Scheduled", "Pending", "Queued", "Running", "Failed", "Timed Out"},
 		)
 		self.assertEqual(
 			{s.value for s in RETRYABLE_BY_USER}, {"Failed", "Timed Out", "Canceled", "Dead Letter"}

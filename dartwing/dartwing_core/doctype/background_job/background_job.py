@@ -58,9 +58,19 @@ class BackgroundJob(Document):
 		result: DF.JSON | None
 		retry_count: DF.Int
 		rq_job_id: DF.Data | None
+		run_at: DF.Datetime | None
+		schedule: DF.Link | None
 		started_at: DF.Datetime | None
 		status: DF.Literal[
-			"Pending", "Queued", "Running", "Completed", "Failed", "Timed Out", "Canceled", "Dead Letter"
+			"Scheduled",
+			"Pending",
+			"Queued",
+			"Running",
+			"Completed",
+			"Failed",
+			"Timed Out",
+			"Canceled",
+			"Dead Letter",
 		]
 		submitted_by: DF.Link | None
 		timeout_seconds: DF.Int
@@ -111,6 +121,8 @@ def on_doctype_update() -> None:
 		["job_type", "organization", "creation"],  # metrics by type
 		["status", "next_retry_at"],  # retry sweep
 		["status", "heartbeat_at"],  # stale-worker sweep
+		["status", "run_at"],  # due sweep: only the due range is read, however many wait for later
+		["schedule", "creation"],  # a schedule's last jobs
 		["status", "completed_at"],  # retention, metrics windows
 	):
 		frappe.db.add_index("Background Job", fields)

@@ -11,6 +11,7 @@
 // - Dead letter jobs (System Managers): Retry / Delete of the checked jobs from the Actions menu, through
 //   dartwing.jobs.retry_dead_letter_jobs / delete_dead_letter_jobs (which check again).
 const BACKGROUND_JOB_INDICATORS = {
+	Scheduled: "purple",
 	Pending: "yellow",
 	Queued: "cyan",
 	Running: "blue",
@@ -27,7 +28,15 @@ const SEEN_EVENTS_MAX = 500; // status events remembered to apply each once (the
 const REPORT_RELOAD_MS = 2000; // the report view reloads at most this often while jobs change
 
 frappe.listview_settings["Background Job"] = {
-	add_fields: ["status", "progress", "job_type", "organization", "retry_count", "cancel_requested"],
+	add_fields: [
+		"status",
+		"progress",
+		"job_type",
+		"organization",
+		"retry_count",
+		"cancel_requested",
+		"run_at",
+	],
 	hide_name_column: false,
 	has_indicator_for_draft: true,
 
@@ -38,6 +47,8 @@ frappe.listview_settings["Background Job"] = {
 			label = __("Canceling");
 		} else if (doc.status === "Running") {
 			label = __("Running {0}%", [Math.round(doc.progress || 0)]);
+		} else if (doc.status === "Scheduled" && doc.run_at) {
+			label = __("Scheduled {0}", [frappe.datetime.str_to_user(doc.run_at)]);
 		}
 		return [label, color, `status,=,${doc.status}`];
 	},
