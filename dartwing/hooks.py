@@ -32,6 +32,7 @@ permission_query_conditions = {
 	"Person": f"{_PERMISSIONS}.person_query",
 	"Org Member": f"{_PERMISSIONS}.org_member_query",
 	"Background Job": f"{_PERMISSIONS}.background_job_query",
+	"Background Job Batch": f"{_PERMISSIONS}.background_job_batch_query",
 	"Job Execution Log": f"{_PERMISSIONS}.job_execution_log_query",
 }
 
@@ -40,6 +41,7 @@ has_permission = {
 	"Person": f"{_PERMISSIONS}.has_person_permission",
 	"Org Member": f"{_PERMISSIONS}.has_org_member_permission",
 	"Background Job": f"{_PERMISSIONS}.has_background_job_permission",
+	"Background Job Batch": f"{_PERMISSIONS}.has_background_job_batch_permission",
 	"Job Execution Log": f"{_PERMISSIONS}.has_job_execution_log_permission",
 }
 
@@ -57,7 +59,10 @@ doc_events = {
 
 scheduler_events = {
 	"cron": {
-		"* * * * *": ["dartwing.dartwing_core.background_jobs.scheduler.run_sweeps"],
+		"* * * * *": [
+			"dartwing.dartwing_core.background_jobs.scheduler.run_sweeps",
+			"dartwing.dartwing_core.background_jobs.batches.sweep_running",
+		],
 	},
 	"daily": ["dartwing.dartwing_core.background_jobs.scheduler.purge_old_jobs"],
 }

@@ -13,7 +13,7 @@ from frappe import _
 from frappe.rate_limiter import rate_limit
 from werkzeug.wrappers import Response
 
-from dartwing.dartwing_core.background_jobs import arguments, config, dead_letter, engine, queries
+from dartwing.dartwing_core.background_jobs import arguments, batches, config, dead_letter, engine, queries
 
 
 @frappe.whitelist(methods=["POST"])
@@ -35,6 +35,47 @@ def submit_job(
 	depends_on = _json_argument("depends_on", depends_on, list)
 	job = engine.submit_job(job_type, organization, parameters, priority=priority, depends_on=depends_on)
 	return {"job_id": job.name, "status": job.status, "deduplicated": bool(job.flags.deduplicated)}
+
+
+@frappe.whitelist(methods=["POST"])
+@rate_limit(limit=config.SUBMIT_RATE_LIMIT, seconds=config.SUBMIT_RATE_WINDOW_SECONDS)
+def submit_jobs(
+	job_type: str | None = None,
+	organization: str | None = None,
+	items: list | str | None = None,
+	priority: str | None = None,
+	on_complete: str | None = None,
+) -> dict[str, Any]:
+	"""Submit one job per item as one batch, all or nothing; returns the batch and the job ids."""
+	_require(job_type=job_type, organization=organization, items=items)
+	items = _json_argument("items", items, list)
+	reply = engine.submit_jobs(job_type, organization, items, priority=priority, on_complete=on_complete)
+	return {"batch": reply.batch, "job_ids": reply.job_ids, "deduplicated": reply.deduplicated}
+
+
+@frappe.whitelist(methods=["GET", "POST"])
+def get_batch(batch: str | None = None) -> dict[str, Any]:
+	"""Total, counts by status, progress and status of a batch."""
+	_require(batch=batch)
+	return batches.get_batch(batch)
+
+
+@frappe.whitelist(methods=["POST"])
+def cancel_batch(batch: str | None = None) -> dict[str, Any]:
+	"""Cancel every job of a batch that has not ended."""
+	_require(batch=batch)
+	return batches.cancel_batch(batch)
+
+
+@frappe.whitelist(methods=["GET", "POST"])
+def list_batches(
+	organization: str | None = None,
+	status: str | None = None,
+	limit: int = config.LIST_LIMIT_DEFAULT,
+	start: int = 0,
+) -> dict[str, Any]:
+	"""The caller's organizations' batches, newest first, with the total for paging."""
+	return batches.list_batches(organization, status, limit=limit, start=start)
 
 
 @frappe.whitelist(methods=["GET", "POST"])

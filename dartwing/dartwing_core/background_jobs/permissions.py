@@ -1,7 +1,7 @@
 """Tenancy: the one answer to "where may this user act, and what may they do there".
 
-Contract: every access decision about Organizations, Persons, Org Members, Background Jobs and Job
-Execution Logs (permission query conditions, has_permission hooks, the API, dispatch) goes through this
+Contract: every access decision about Organizations, Persons, Org Members, Background Jobs, their
+Batches and Job Execution Logs (permission query conditions, has_permission hooks, the API, dispatch) goes through this
 module. A user acts in an organization only through User → Person → Org Member (Active) → Organization
 (Active). Administrator and System Manager are unrestricted. Values reach SQL parameterised, or
 escaped with frappe.db.escape where a hook must return SQL text.
@@ -167,6 +167,10 @@ def background_job_query(user: str | None = None) -> str:
 	return _in_user_orgs("`tabBackground Job`.`organization`", user)
 
 
+def background_job_batch_query(user: str | None = None) -> str:
+	return _in_user_orgs("`tabBackground Job Batch`.`organization`", user)
+
+
 def job_execution_log_query(user: str | None = None) -> str:
 	return _in_user_orgs("`tabJob Execution Log`.`organization`", user)
 
@@ -231,6 +235,13 @@ def has_background_job_permission(doc: Any, ptype: str | None = None, user: str 
 	return _doc_verdict(
 		doc.get("organization"), ptype, user, owner=doc.get("submitted_by") or doc.get("owner")
 	)
+
+
+def has_background_job_batch_permission(doc: Any, ptype: str | None = None, user: str | None = None) -> bool:
+	# Batches are made by submit_jobs alone; changing one (cancel) is a job manager's right.
+	if ptype == "create":
+		return is_unrestricted(user)
+	return _doc_verdict(doc.get("organization"), ptype, user, owner=doc.get("created_by") or doc.get("owner"))
 
 
 def has_job_execution_log_permission(doc: Any, ptype: str | None = None, user: str | None = None) -> bool:

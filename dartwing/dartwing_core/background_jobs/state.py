@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypedDict
 
 import frappe
+from frappe.model.naming import make_autoname
 from frappe.utils import now_datetime
 
 from dartwing.dartwing_core.background_jobs.transitions import (
@@ -91,6 +92,7 @@ class JobRow(TypedDict, total=False):
 	next_retry_at: Any
 	attempts: str | None
 	dedup_key: str | None
+	batch: str | None
 	parameters: str | None  # only with ``load(with_parameters=True)``
 
 
@@ -152,6 +154,8 @@ ON_TRANSITION: tuple[Consequence, ...] = (
 	Consequence("at_once", "dartwing.dartwing_core.background_jobs.admission.on_transitions"),
 	Consequence("after_commit", "dartwing.dartwing_core.background_jobs.progress.announce"),
 	Consequence("after_commit", "dartwing.dartwing_core.background_jobs.dispatcher.follow_up"),
+	# a batch whose jobs all ended is finished (and its on_complete job submitted) exactly once
+	Consequence("after_commit", "dartwing.dartwing_core.background_jobs.batches.on_transitions"),
 )
 
 
@@ -215,6 +219,53 @@ def savepoint(name: str) -> Iterator[None]:
 		if journal is not None:
 			del journal[mark:]
 		raise
+
+
+def record_creations(jobs: Sequence[Mapping[str, Any]], *, message: str) -> list[Change]:
+	"""``record_creation`` for many new jobs inserted by the caller (a bulk submission): their log rows
+	in multi-row inserts, and their consequences once, with every change."""
+	if not jobs:
+		return []
+	now, actor = now_datetime(), frappe.session.user
+	columns = ("name", "creation", "modified", "owner", "modified_by", "docstatus", "idx", *_LOG_FIELDS)
+	rows = (
+		(
+			make_autoname("hash", LOG),
+			now,
+			now,
+			actor,
+			actor,
+			0,
+			0,
+			job["name"],
+			job.get("organization"),
+			"",
+			JobStatus.PENDING.value,
+			now,
+			actor,
+			(message or "")[:1000],
+			1,
+			"",
+		)
+		for job in jobs
+	)
+	frappe.db.bulk_insert(LOG, list(columns), rows)
+	changes = [Change(job, None, JobStatus.PENDING, message) for job in jobs]
+	_caused_many(changes)
+	return changes
+
+
+_LOG_FIELDS = (
+	"job",
+	"organization",
+	"from_status",
+	"to_status",
+	"timestamp",
+	"actor",
+	"message",
+	"attempt",
+	"worker",
+)
 
 
 def write_log(
@@ -346,13 +397,17 @@ _resolved: dict[str, Callable[[list[Change]], None]] = {}
 
 
 def _caused(change: Change) -> None:
-	_run("at_once", [change])
+	_caused_many([change])
+
+
+def _caused_many(changes: list[Change]) -> None:
+	_run("at_once", changes)
 	journal = frappe.flags.get(_JOURNAL)
 	if journal is None:
 		journal = frappe.flags[_JOURNAL] = []
 		frappe.db.after_commit.add(_run_after_commit)
 		frappe.db.after_rollback.add(_forget)
-	journal.append(change)
+	journal.extend(changes)
 
 
 def _forget() -> None:

@@ -32,6 +32,7 @@ class BackgroundJob(Document):
 		)
 
 		attempts: DF.JSON | None
+		batch: DF.Link | None
 		budget_start: DF.Int
 		cancel_requested: DF.Check
 		canceled_at: DF.Datetime | None
@@ -112,6 +113,7 @@ def on_doctype_update() -> None:
 		["status", "next_retry_at"],  # retry sweep
 		["status", "heartbeat_at"],  # stale-worker sweep
 		["status", "completed_at"],  # retention, metrics windows
+		["batch", "status"],  # a batch's counts and what is left of it (batches.py)
 	):
 		frappe.db.add_index("Background Job", fields)
 	# Covering index for metrics over a time window: counts, durations and failures per job type
