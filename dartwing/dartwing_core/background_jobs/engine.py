@@ -269,15 +269,14 @@ def _insert_job(
 	return doc
 
 
-# Columns of a job a bulk submission writes; the others keep their defaults, as a single insert leaves them.
+# Columns of a job a bulk submission writes; the others (docstatus, idx, progress, retry_count, budget_start,
+# cancel_requested: 0, and the execution columns: NULL) keep their column defaults, as after a single insert.
 _BULK_JOB_COLUMNS = (
 	"name",
 	"creation",
 	"modified",
 	"owner",
 	"modified_by",
-	"docstatus",
-	"idx",
 	"job_type",
 	"organization",
 	"submitted_by",
@@ -288,10 +287,6 @@ _BULK_JOB_COLUMNS = (
 	"params_hash",
 	"max_retries",
 	"timeout_seconds",
-	"retry_count",
-	"budget_start",
-	"progress",
-	"cancel_requested",
 	"batch",
 )
 
@@ -424,8 +419,6 @@ def _assign_jobs(
 				"modified": now,
 				"owner": user,
 				"modified_by": user,
-				"docstatus": 0,
-				"idx": 0,
 				"job_type": settings.name,
 				"organization": organization,
 				"submitted_by": user,
@@ -436,9 +429,8 @@ def _assign_jobs(
 				"params_hash": key,
 				"max_retries": max_retries,
 				"timeout_seconds": timeout,
-				"retry_count": 0,
+				"retry_count": 0,  # the row's defaults, for the Change its creation records
 				"budget_start": 0,
-				"progress": 0,
 				"cancel_requested": 0,
 			}
 		)

@@ -227,7 +227,7 @@ def record_creations(jobs: Sequence[Mapping[str, Any]], *, message: str) -> list
 	if not jobs:
 		return []
 	now, actor = now_datetime(), frappe.session.user
-	columns = ("name", "creation", "modified", "owner", "modified_by", "docstatus", "idx", *_LOG_FIELDS)
+	columns = ("name", "creation", "modified", "owner", "modified_by", *_LOG_FIELDS)  # docstatus, idx: 0
 	rows = (
 		(
 			make_autoname("hash", LOG),
@@ -235,8 +235,6 @@ def record_creations(jobs: Sequence[Mapping[str, Any]], *, message: str) -> list
 			now,
 			actor,
 			actor,
-			0,
-			0,
 			job["name"],
 			job.get("organization"),
 			"",
