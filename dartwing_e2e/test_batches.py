@@ -80,10 +80,15 @@ def connect(world, stack) -> Iterator:
 
 
 def written(org: str) -> tuple[int, int, int]:
+	"""Jobs, submission log rows (workers keep logging other transitions meanwhile) and batches."""
 	frappe.db.rollback()
 	return (
 		frappe.db.count("Background Job", {"organization": org}),
-		frappe.db.count("Job Execution Log", {"organization": org}),
+		frappe.db.sql(
+			"""SELECT COUNT(*) FROM `tabJob Execution Log`
+			WHERE organization = %s AND IFNULL(from_status, '') = ''""",
+			(org,),
+		)[0][0],
 		frappe.db.count(BATCH, {"organization": org}),
 	)
 
@@ -139,8 +144,6 @@ def test_a_form_body_carries_items_as_json_text(world, api):
 		([{"a": i} for i in range(10_001)], "between 1 and 10000"),
 		([{"blob": "x" * (256 * 1024 + 10)}], "items[0] exceeds"),
 		("not json", "items must be a JSON list"),
-		({"a": 1}, "items must"),
-		(7, "items must"),
 	],
 )
 def test_bad_items_are_refused_with_417_naming_the_problem_and_nothing_is_written(world, api, items, message):
@@ -148,6 +151,14 @@ def test_bad_items_are_refused_with_417_naming_the_problem_and_nothing_is_writte
 	response = api("owner").post("submit_jobs", job_type=world.echo, organization=world.org, items=items)
 	assert response.status_code == 417, response.text[:500]
 	assert message in " ".join(server_messages(response)), response.text[:500]
+	assert written(world.org) == before
+
+
+@pytest.mark.parametrize("items", [{"a": 1}, 7, 1.5, True])
+def test_items_of_the_wrong_type_are_refused_by_the_type_check_and_nothing_is_written(world, api, items):
+	before = written(world.org)
+	response = api("owner").post("submit_jobs", job_type=world.echo, organization=world.org, items=items)
+	assert_error(response, 417, "FrappeTypeError")
 	assert written(world.org) == before
 
 
