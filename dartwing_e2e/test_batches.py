@@ -70,7 +70,7 @@ def connect(world, stack) -> Iterator:
 	opened: list[RealtimeClient] = []
 
 	def open_client(who: str) -> RealtimeClient:
-		client = RealtimeClient(stack.rt, SITE, authorization=world.tokens[who])
+		client = RealtimeClient(stack.rt, SITE, origin=stack.web, authorization=world.tokens[who])
 		opened.append(client)
 		return client
 

@@ -47,7 +47,11 @@ def submit_jobs(
 	on_complete: str | None = None,
 ) -> dict[str, Any]:
 	"""Submit one job per item as one batch, all or nothing; returns the batch and the job ids."""
-	_require(job_type=job_type, organization=organization, items=items)
+	job_type = arguments.text("job_type", job_type, required=True)
+	organization = arguments.text("organization", organization, required=True)
+	priority = arguments.text("priority", priority)
+	on_complete = arguments.text("on_complete", on_complete)
+	_require(items=items)
 	items = _json_argument("items", items, list)
 	reply = engine.submit_jobs(job_type, organization, items, priority=priority, on_complete=on_complete)
 	return {"batch": reply.batch, "job_ids": reply.job_ids, "deduplicated": reply.deduplicated}
@@ -56,14 +60,14 @@ def submit_jobs(
 @frappe.whitelist(methods=["GET", "POST"])
 def get_batch(batch: str | None = None) -> dict[str, Any]:
 	"""Total, counts by status, progress and status of a batch."""
-	_require(batch=batch)
+	batch = arguments.text("batch", batch, required=True)
 	return batches.get_batch(batch)
 
 
 @frappe.whitelist(methods=["POST"])
 def cancel_batch(batch: str | None = None) -> dict[str, Any]:
 	"""Cancel every job of a batch that has not ended."""
-	_require(batch=batch)
+	batch = arguments.text("batch", batch, required=True)
 	return batches.cancel_batch(batch)
 
 

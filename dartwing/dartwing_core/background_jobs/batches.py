@@ -31,6 +31,7 @@ from frappe import _
 from frappe.utils import get_datetime, now_datetime
 
 from dartwing.dartwing_core.background_jobs import (
+	arguments,
 	batch_status,
 	cancellation,
 	config,
@@ -267,10 +268,9 @@ def list_batches(
 	start: int = 0,
 ) -> dict[str, Any]:
 	"""The caller's organizations' batches, newest first, with their counts, and the total for paging."""
+	organization, status = arguments.text("organization", organization), arguments.text("status", status)
 	if status is not None and status not in {s.value for s in BatchStatus}:
 		frappe.throw(_("Unknown batch status {0}").format(status), frappe.ValidationError)
-	if organization is not None and not isinstance(organization, str):
-		frappe.throw(_("organization must be text"), frappe.ValidationError)
 	limit, start = _paging(limit, start)
 	scope = permissions.org_scope(organization or None)
 	if scope.empty:
@@ -320,17 +320,10 @@ def _counts_of(names: list[str]) -> dict[str, dict[str, int]]:
 
 
 def _paging(limit: Any, start: Any) -> tuple[int, int]:
-	try:
-		limit = config.LIST_LIMIT_DEFAULT if limit in (None, "") else int(limit)
-		start = 0 if start in (None, "") else int(start)
-	except (TypeError, ValueError):
-		frappe.throw(_("limit and start must be whole numbers"), frappe.ValidationError)
-	if not 1 <= limit <= config.LIST_LIMIT_MAX or start < 0:
-		frappe.throw(
-			_("limit must be between 1 and {0} and start not negative").format(config.LIST_LIMIT_MAX),
-			frappe.ValidationError,
-		)
-	return limit, start
+	return (
+		arguments.integer("limit", limit, lo=1, hi=config.LIST_LIMIT_MAX, default=config.LIST_LIMIT_DEFAULT),
+		arguments.integer("start", start, lo=0, hi=config.LIST_START_MAX, default=0),
+	)
 
 
 def _load(name: str, *, for_update: bool = False) -> frappe._dict | None:

@@ -346,6 +346,7 @@ def _validate_items(items: Any) -> list[tuple[str, str]]:
 	for index, item in enumerate(items):
 		if not isinstance(item, Mapping):
 			frappe.throw(_("items[{0}] must be a JSON object").format(index), frappe.ValidationError)
+		arguments.json_object(f"items[{index}]", item)  # depth, NaN/Infinity, 64-bit integers, keys
 		try:
 			canonical = canonical_json(dict(item))
 		except (TypeError, ValueError) as exc:
