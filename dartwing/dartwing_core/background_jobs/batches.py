@@ -138,13 +138,12 @@ def finish(name: str) -> str | None:
 def _submit_on_complete(batch: frappe._dict, summary: dict[str, Any]) -> None:
 	"""The batch's on_complete job, submitted as its creator (checked again); a refusal is recorded."""
 	previous = frappe.session.user
-	frappe.db.savepoint("batch_on_complete")
 	try:
-		frappe.set_user(batch.created_by or "Administrator")
-		job = engine.submit_job(batch.on_complete, batch.organization, summary)
+		with state.savepoint("batch_on_complete"):  # a refusal undoes (and forgets) only the callback
+			frappe.set_user(batch.created_by or "Administrator")
+			job = engine.submit_job(batch.on_complete, batch.organization, summary)
 		updates = {"callback_job": job.name}
 	except Exception as exc:
-		frappe.db.rollback(save_point="batch_on_complete")
 		frappe.clear_last_message()
 		frappe.log_error(title=f"on_complete of batch {batch.name} was not submitted")
 		updates = {"callback_error": str(exc)[:1000] or type(exc).__name__}

@@ -14,6 +14,7 @@ from frappe.tests.utils import FrappeTestCase
 from dartwing.dartwing_core.background_jobs import admission, batches, config, engine
 from dartwing.dartwing_core.background_jobs.errors import QueueFull, TooManyJobs
 from dartwing.tests.engine_utils import make_job_type, make_tenant
+from dartwing.tests.utils import make_member
 
 BATCH = "Background Job Batch"
 
@@ -277,3 +278,22 @@ class TestBatchEndsOnce(FrappeTestCase):
 			(params["batch"], params["status"], params["completed"]), (reply.batch, "Completed", 4)
 		)
 		self.assertEqual(frappe.db.get_value("Background Job", callback_job, "submitted_by"), owner)
+
+	def test_a_creator_who_lost_the_right_to_submit_gets_no_on_complete_and_the_batch_says_why(self):
+		owner, org = make_tenant("Member")
+		job_type, callback = make_job_type(), make_job_type()
+		frappe.set_user(owner)
+		reply = engine.submit_jobs(job_type, org, [{"n": 1}, {"n": 2}], on_complete=callback)
+		frappe.set_user("Administrator")
+		frappe.db.sql(
+			"UPDATE `tabBackground Job` SET status = 'Dead Letter' WHERE batch = %s", (reply.batch,)
+		)
+		make_member(owner, org, role="Member", status="Inactive")
+		self.assertEqual(batches.finish(reply.batch), "Completed with failures")
+		row = frappe.db.get_value(
+			BATCH, reply.batch, ["status", "callback_job", "callback_error"], as_dict=True
+		)
+		self.assertEqual((row.status, row.callback_job), ("Completed with failures", None))
+		self.assertIn("not permitted", row.callback_error)
+		self.assertEqual(frappe.db.count("Background Job", {"job_type": callback}), 0)
+		self.assertEqual(frappe.session.user, "Administrator")  # the creator's session was left again
