@@ -367,7 +367,8 @@ def _validate_items(items: Any) -> list[tuple[str, str]]:
 				),
 				frappe.ValidationError,
 			)
-		prepared.append((frappe.as_json(dict(item)), canonical))
+		# compact (no indent): 10,000 of them are escaped and sent in one statement
+		prepared.append((frappe.as_json(dict(item), indent=None, separators=(",", ":")), canonical))
 	return prepared
 
 
