@@ -3,8 +3,9 @@ job may enter an organization's queue — the Job Type's per-organization rate l
 and gives back what it took when the job is not created after all.
 
 Contract:
-- ``Admission.admit(organization, job_type_row)`` runs one Lua script in the queue's Redis per
-  submission that is not deduplicated (it is also the engine's proof that Redis is reachable: any
+- ``Admission.admit(organization, job_type_row, count=1)`` runs one Lua script in the queue's Redis per
+  submission that is not deduplicated (a bulk submission admits its ``count`` new jobs in that one script,
+  all or none: the rate limit and the queued cap count every one of them) (it is also the engine's proof that Redis is reachable: any
   Redis error becomes ``JobSubmissionUnavailable``, 503). It raises ``TooManyJobs`` or returns the
   admission. ``check_cap()`` then raises ``QueueFull`` (giving the slot back) when the organization has
   the cap of waiting jobs; ``release()`` gives the rate slot back when the submission ends without a

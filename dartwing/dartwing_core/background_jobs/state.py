@@ -5,12 +5,15 @@ Contract:
   (``transitions.py``), applies the change as a compare-and-set in SQL
   (``UPDATE … WHERE name=%s AND status=%s``), writes the Job Execution Log row and returns the
   ``Change``. A worker, a canceler and a sweeper racing on one job can never both win: the loser gets
-  ``None`` and changes nothing. ``record_creation()`` is the same door for a new job's first status.
+  ``None`` and changes nothing. ``record_creation()`` is the same door for a new job's first status
+  (``record_creations()`` for the jobs of a bulk submission: one multi-row log insert, one run of the
+  consequences).
 - It never commits: the change is part of the caller's transaction.
 - What a change causes is listed once, in ``ON_TRANSITION``: the admission bookkeeping at once (it
   only ever over-counts, so a rollback is harmless), and, only if the transaction commits, the
-  ``job_status_changed`` event and the dispatch follow-ups (free slots, ready dependents, jobs back to
-  Pending), given every change of the transaction at once. A rolled-back change is never announced
+  ``job_status_changed`` event, the dispatch follow-ups (free slots, ready dependents, jobs back to
+  Pending) and the batch bookkeeping (a batch whose jobs all ended), given every change of the
+  transaction at once. A rolled-back change is never announced
   and dispatches nothing.
 - The engine's row (``JobRow``) is read here only: ``load`` for one job, ``select`` for sweeps and
   dispatch, always the columns of ``ROW_COLUMNS``.
