@@ -297,3 +297,56 @@ class TestBatchEndsOnce(FrappeTestCase):
 		self.assertIn("not permitted", row.callback_error)
 		self.assertEqual(frappe.db.count("Background Job", {"job_type": callback}), 0)
 		self.assertEqual(frappe.session.user, "Administrator")  # the creator's session was left again
+
+
+class TestConcurrentBulkRateLimit(FrappeTestCase):
+	"""8 bulk calls of 20 items at once, with single submissions among them, against a limit of 100: the one
+	script per call admits whole calls only, and never more than the limit together."""
+
+	CALLS, ITEMS, SINGLES, LIMIT = 8, 20, 6, 100
+
+	def test_concurrent_bulk_and_single_submitters_never_exceed_the_rate_limit(self):
+		owner, org = make_tenant("Owner")
+		job_type = make_job_type(rate_limit_count=self.LIMIT, rate_limit_window_seconds=60)
+		frappe.db.commit()
+		site, admitted, refused, errors = frappe.local.site, [], [], []
+		barrier = threading.Barrier(self.CALLS + self.SINGLES)
+
+		def submit(i: int) -> None:
+			frappe.init(site=site)
+			frappe.connect()
+			try:
+				frappe.set_user(owner)
+				barrier.wait()
+				if i < self.CALLS:
+					reply = engine.submit_jobs(
+						job_type, org, [{"call": i, "n": n} for n in range(self.ITEMS)]
+					)
+					frappe.db.commit()
+					admitted.append(len(reply.job_ids))
+				else:
+					engine.submit_job(job_type, org, {"single": i})
+					frappe.db.commit()
+					admitted.append(1)
+			except TooManyJobs:
+				refused.append(i)
+			except Exception as exc:
+				errors.append(repr(exc))
+			finally:
+				frappe.destroy()
+
+		threads = [threading.Thread(target=submit, args=(i,)) for i in range(self.CALLS + self.SINGLES)]
+		for thread in threads:
+			thread.start()
+		for thread in threads:
+			thread.join(60)
+		self.assertEqual(errors, [])
+		self.assertLessEqual(sum(admitted), self.LIMIT)
+		self.assertGreaterEqual(
+			sum(admitted), self.LIMIT - self.ITEMS + 1
+		)  # refused only when it did not fit
+		self.assertEqual(len(admitted) + len(refused), self.CALLS + self.SINGLES)
+		frappe.db.rollback()
+		jobs = frappe.db.count("Background Job", {"job_type": job_type, "organization": org})
+		self.assertEqual(jobs, sum(admitted))
+		self.assertEqual(admission.used(org, job_type, 60), sum(admitted))
