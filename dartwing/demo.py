@@ -52,3 +52,12 @@ def demo_flaky(ctx: Any) -> dict:
 def demo_fail(ctx: Any) -> None:
 	"""Always fails permanently: the job goes straight to Dead Letter."""
 	raise PermanentError("demo_fail always fails")
+
+
+def demo_batch_item(ctx: Any) -> dict:
+	"""One item of the demo batch: ``demo_sleep`` for ``seconds`` (default 2), then fails permanently
+	when ``fail`` is set (the batch then ends "Completed with failures")."""
+	result = demo_sleep(ctx)
+	if ctx.parameters.get("fail"):
+		raise PermanentError(f"demo_batch_item {ctx.parameters.get('n')} fails on purpose")
+	return result

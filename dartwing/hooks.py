@@ -32,6 +32,7 @@ permission_query_conditions = {
 	"Person": f"{_PERMISSIONS}.person_query",
 	"Org Member": f"{_PERMISSIONS}.org_member_query",
 	"Background Job": f"{_PERMISSIONS}.background_job_query",
+	"Background Job Batch": f"{_PERMISSIONS}.background_job_batch_query",
 	"Job Execution Log": f"{_PERMISSIONS}.job_execution_log_query",
 	"Job Schedule": f"{_PERMISSIONS}.job_schedule_query",
 }
@@ -41,6 +42,7 @@ has_permission = {
 	"Person": f"{_PERMISSIONS}.has_person_permission",
 	"Org Member": f"{_PERMISSIONS}.has_org_member_permission",
 	"Background Job": f"{_PERMISSIONS}.has_background_job_permission",
+	"Background Job Batch": f"{_PERMISSIONS}.has_background_job_batch_permission",
 	"Job Execution Log": f"{_PERMISSIONS}.has_job_execution_log_permission",
 	"Job Schedule": f"{_PERMISSIONS}.has_job_schedule_permission",
 }
@@ -59,7 +61,10 @@ doc_events = {
 
 scheduler_events = {
 	"cron": {
-		"* * * * *": ["dartwing.dartwing_core.background_jobs.scheduler.run_sweeps"],
+		"* * * * *": [
+			"dartwing.dartwing_core.background_jobs.scheduler.run_sweeps",
+			"dartwing.dartwing_core.background_jobs.batches.sweep_running",
+		],
 		# Seconds field (croniter's sixth): due on every scheduler tick, so jobs for later and recurring
 		# schedules start within one `scheduler_tick_interval` (spec.md, "Jobs for later").
 		"* * * * * *": ["dartwing.dartwing_core.background_jobs.scheduler.run_due_work"],

@@ -25,6 +25,11 @@ DEMO_JOB_TYPES = (
 		"backoff_max_seconds": 10,
 	},
 	{"job_type_name": "demo_fail", "description": "Always fails permanently", "max_retries": 0},
+	{
+		"job_type_name": "demo_batch_item",
+		"description": "One item of the demo batch: sleeps with progress, fails permanently when fail is set",
+		"max_retries": 0,
+	},
 )
 
 DEMO_ORGANIZATIONS = (("Acme Corp", "Active"), ("Globex", "Active"), ("Initech", "Suspended"))
@@ -147,9 +152,11 @@ def ensure_membership(person: str, organization: str, role: str = "Member", stat
 def submit_demo_jobs() -> list[str]:
 	"""A few demo jobs as the demo users, so a newcomer sees the engine work (`make run`); commits.
 
-	Shows a job with progress, a result, a retried transient failure and a dead-lettered one.
+	Shows a job with progress, a result, a retried transient failure, a dead-lettered one, and a batch
+	of twelve jobs (one dead-lettered, so it ends "Completed with failures") whose on_complete job echoes
+	the batch's summary.
 	"""
-	from dartwing.dartwing_core.background_jobs.engine import submit_job
+	from dartwing.dartwing_core.background_jobs.engine import submit_job, submit_jobs
 
 	demo = (
 		("alice@acme.test", "demo_sleep", "Acme Corp", {"seconds": 8, "steps": 16}),
@@ -162,6 +169,10 @@ def submit_demo_jobs() -> list[str]:
 	for user, job_type, organization, parameters in demo:
 		frappe.set_user(user)
 		submitted.append(submit_job(job_type, organization, {**parameters, "demo": frappe.utils.now()}).name)
+	frappe.set_user("bob@acme.test")
+	stamp = frappe.utils.now()
+	items = [{"seconds": 2 + n % 4, "fail": n == 7, "n": n, "demo": stamp} for n in range(12)]
+	submitted.extend(submit_jobs("demo_batch_item", "Acme Corp", items, on_complete="demo_echo").job_ids)
 	frappe.set_user("Administrator")
 	frappe.db.commit()
 	return submitted

@@ -5,33 +5,41 @@ two dotted paths), so permissions and behaviour are identical on both.
 """
 
 from dartwing.dartwing_core.api.jobs import (
+	cancel_batch,
 	cancel_job,
 	delete_dead_letter_jobs,
+	get_batch,
 	get_dead_letter_jobs,
 	get_job_history,
 	get_job_metrics,
 	get_job_status,
 	get_schedule,
+	list_batches,
 	list_jobs,
 	list_schedules,
 	prometheus_metrics,
 	retry_dead_letter_jobs,
 	retry_job,
 	submit_job,
+	submit_jobs,
 )
 
 __all__ = [
+	"cancel_batch",
 	"cancel_job",
 	"delete_dead_letter_jobs",
+	"get_batch",
 	"get_dead_letter_jobs",
 	"get_job_history",
 	"get_job_metrics",
 	"get_job_status",
 	"get_schedule",
+	"list_batches",
 	"list_jobs",
 	"list_schedules",
 	"prometheus_metrics",
 	"retry_dead_letter_jobs",
 	"retry_job",
 	"submit_job",
+	"submit_jobs",
 ]

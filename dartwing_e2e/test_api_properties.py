@@ -8,8 +8,8 @@ organization A, by an outsider (member of B only) and by a System Manager. For e
 - the status is below 500 and the body carries no traceback (no ``exc`` / ``exception``, no "Traceback");
 - a member's or outsider's answer never holds the other organization's job (its id, unless the caller sent
   it, or the secret in its parameters);
-- a refused call (status >= 400) writes nothing: the Background Job and Job Execution Log rows of both
-  organizations are as many before as after.
+- a refused call (status >= 400) writes nothing: the Background Job, Job Execution Log and Background Job
+  Batch rows of both organizations are as many before as after.
 No workers run (submitted jobs stay waiting), so every row change comes from the request itself. Runs are
 reproducible (derandomized, no example database) and bounded to about a minute on two cores.
 """
@@ -39,7 +39,7 @@ pytestmark = [pytest.mark.web]
 
 SITE = "test_site"
 HTTP_TIMEOUT = 30  # s for one call
-EXAMPLES = 40  # per endpoint: 13 endpoints x 40 calls take well under a minute here (two cores)
+EXAMPLES = 40  # per endpoint: 17 endpoints x 40 calls take well under a minute here (two cores)
 JOBS = "dartwing.jobs"
 DESK = "dartwing.dartwing_core.desk_widgets"
 CHART = "dartwing.dartwing_core.dashboard_chart_source.jobs_per_hour.jobs_per_hour"
@@ -48,6 +48,10 @@ CALLERS = ("member", "outsider", "sysmgr")
 # method -> (HTTP methods it accepts, its parameters)
 ENDPOINTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 	f"{JOBS}.submit_job": (("POST",), ("job_type", "organization", "parameters", "priority", "depends_on")),
+	f"{JOBS}.submit_jobs": (("POST",), ("job_type", "organization", "items", "priority", "on_complete")),
+	f"{JOBS}.get_batch": (("GET", "POST"), ("batch",)),
+	f"{JOBS}.cancel_batch": (("POST",), ("batch",)),
+	f"{JOBS}.list_batches": (("GET", "POST"), ("organization", "status", "limit", "start")),
 	f"{JOBS}.get_job_status": (("GET", "POST"), ("job_id",)),
 	f"{JOBS}.list_jobs": (
 		("GET", "POST"),
@@ -86,11 +90,31 @@ def world() -> SimpleNamespace:
 	secret = f"secret-{uuid.uuid4().hex}"
 	job_a = submit_as(users["member"], job_type, org_a, {"n": unique("a")})
 	job_b = submit_as(users["outsider"], job_type, org_b, {"secret": secret})
+	batch_a = submit_batch_as(users["member"], job_type, org_a, [{"n": unique("ba")}])
+	batch_b = submit_batch_as(users["outsider"], job_type, org_b, [{"secret": secret, "batch": True}])
 	frappe.db.commit()
 	tokens = {name: token_for(user) for name, user in users.items()}
 	return SimpleNamespace(
-		org_a=org_a, org_b=org_b, job_type=job_type, job_a=job_a, job_b=job_b, secret=secret, tokens=tokens
+		org_a=org_a,
+		org_b=org_b,
+		job_type=job_type,
+		job_a=job_a,
+		job_b=job_b,
+		batch_a=batch_a,
+		batch_b=batch_b,
+		secret=secret,
+		tokens=tokens,
 	)
+
+
+def submit_batch_as(user: str, job_type: str, org: str, items: list[dict]) -> str:
+	from dartwing.dartwing_core.background_jobs import engine
+
+	frappe.set_user(user)
+	try:
+		return engine.submit_jobs(job_type, org, items).batch
+	finally:
+		frappe.set_user("Administrator")
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +140,7 @@ def forget_jobs(world: SimpleNamespace) -> None:
 	frappe.db.sql("DELETE FROM `tabJob Execution Log` WHERE job IN %(names)s", names)
 	frappe.db.sql("DELETE FROM `tabBackground Job Dependency` WHERE parent IN %(names)s", names)
 	frappe.db.sql("DELETE FROM `tabBackground Job` WHERE name IN %(names)s", names)
+	frappe.db.sql("DELETE FROM `tabBackground Job Batch` WHERE organization IN %(orgs)s", {"orgs": orgs})
 	frappe.db.commit()
 
 
@@ -211,6 +236,9 @@ def values_for(world: SimpleNamespace, param: str) -> st.SearchStrategy:
 		"job_id": [world.job_a, world.job_b],
 		"job_ids": [[world.job_a], [world.job_b], [world.job_a, world.job_b], [world.job_a, {"x": 1}]],
 		"depends_on": [[world.job_a], [world.job_b], [[world.job_a]], [{"a": 1}], ["x"] * 60],
+		"batch": [world.batch_a, world.batch_b],
+		"items": [[{"n": 1}], [{"n": 1}, "x"], [], [deep(40)], [{"x": float("nan")}], [1, 2], [{"x": 2**64}]],
+		"on_complete": [world.job_type, "no_such_type"],
 		"organization": [world.org_a, world.org_b],
 		"job_type": [world.job_type],
 		"parameters": [
@@ -222,7 +250,7 @@ def values_for(world: SimpleNamespace, param: str) -> st.SearchStrategy:
 			{"d": "2026-01-01"},
 		],
 		"priority": ["Low", "Normal", "High", "Critical", "Urgent"],
-		"status": ["Pending", "Queued", "Dead Letter"],
+		"status": ["Pending", "Queued", "Dead Letter", "Running", "Completed with failures"],
 		"limit": [1, 500, 501, 0, -1, 2**63],
 		"start": [0, 10**6, 10**6 + 1, -(2**63), 2**63],
 		"hours": [1, 24, 2160, 2161, 0],
@@ -272,14 +300,17 @@ def call(web: str, session: requests.Session, method: str, http: str, transport:
 	return session.post(url, data=fields, timeout=HTTP_TIMEOUT)
 
 
-def row_counts(world: SimpleNamespace) -> tuple[int, int]:
+def row_counts(world: SimpleNamespace) -> tuple[int, int, int]:
 	"""Rows of organizations A and B: a call can only write for an organization it names, and these are
 	the only real ones it knows (other suites' leftovers elsewhere cannot disturb the count)."""
 	frappe.db.rollback()  # read what the server committed
 	orgs = {"orgs": (world.org_a, world.org_b)}
 	jobs = frappe.db.sql("SELECT COUNT(*) FROM `tabBackground Job` WHERE organization IN %(orgs)s", orgs)
 	logs = frappe.db.sql("SELECT COUNT(*) FROM `tabJob Execution Log` WHERE organization IN %(orgs)s", orgs)
-	return int(jobs[0][0]), int(logs[0][0])
+	batches = frappe.db.sql(
+		"SELECT COUNT(*) FROM `tabBackground Job Batch` WHERE organization IN %(orgs)s", orgs
+	)
+	return int(jobs[0][0]), int(logs[0][0]), int(batches[0][0])
 
 
 def check_reply(
@@ -296,6 +327,8 @@ def check_reply(
 		foreign = world.job_b if who == "member" else world.job_a
 		assert world.secret not in text or who == "outsider", text[:1500]
 		assert foreign not in text or foreign in json.dumps(args), text[:1500]
+		foreign_batch = world.batch_b if who == "member" else world.batch_a
+		assert foreign_batch not in text or foreign_batch in json.dumps(args), text[:1500]
 	if reply.status_code >= 400:
 		assert (
 			after == before
@@ -307,6 +340,10 @@ def baseline(world: SimpleNamespace, method: str) -> dict:
 	name = method.rsplit(".", 1)[1]
 	if name == "submit_job":
 		return {"job_type": world.job_type, "organization": world.org_a, "parameters": {"n": 1}}
+	if name == "submit_jobs":
+		return {"job_type": world.job_type, "organization": world.org_a, "items": [{"n": 1}]}
+	if name in ("get_batch", "cancel_batch"):
+		return {"batch": world.batch_a}
 	if name in ("get_job_status", "get_job_history", "cancel_job", "retry_job"):
 		return {"job_id": world.job_a}
 	if name in ("retry_dead_letter_jobs", "delete_dead_letter_jobs"):

@@ -415,6 +415,32 @@ def test_the_workers_figure_is_the_number_of_live_workers(browser, stack, tenant
 	context.close()
 
 
+def test_member_sees_a_batch_of_their_organization_end_live_and_an_outsider_sees_none(
+	browser, stack, tenants
+):
+	context, page = open_monitor(browser, stack, tenants["member"])
+	page.evaluate("window.__notReloaded = true")
+	frappe.set_user(tenants["member"])
+	try:
+		items = [{"seconds": 1, "steps": 2, "n": n, "run": frappe.generate_hash(length=6)} for n in range(3)]
+		batch = engine.submit_jobs("demo_sleep", tenants["org"], items).batch
+		frappe.db.commit()
+	finally:
+		frappe.set_user("Administrator")
+	row = page.locator(f"tr.jm-batch[data-batch='{batch}']")
+	row.wait_for()  # the first job's end reloads the panel (batch_progress), or the batch's end does
+	row.locator(".jm-status[data-status='Completed']").wait_for(timeout=60_000)
+	assert row.locator(".jm-progress").get_attribute("aria-valuenow") == "100"
+	assert "3 of 3 ended" in row.locator(".jm-progress-message").inner_text()
+	assert page.evaluate("window.__notReloaded") is True, "the page was reloaded"
+	context.close()
+
+	context, page = open_monitor(browser, stack, tenants["outsider"])
+	page.locator("#jm-batches-body .jm-empty", has_text="No batches yet").wait_for()
+	assert page.locator("tr.jm-batch").count() == 0
+	context.close()
+
+
 def _submit_as(user: str, job_type: str, organization: str) -> str:
 	frappe.set_user(user)
 	try:

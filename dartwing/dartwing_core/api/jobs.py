@@ -13,7 +13,15 @@ from frappe import _
 from frappe.rate_limiter import rate_limit
 from werkzeug.wrappers import Response
 
-from dartwing.dartwing_core.background_jobs import arguments, config, dead_letter, engine, queries, schedules
+from dartwing.dartwing_core.background_jobs import (
+	arguments,
+	batches,
+	config,
+	dead_letter,
+	engine,
+	queries,
+	schedules,
+)
 
 
 @frappe.whitelist(methods=["POST"])
@@ -40,6 +48,51 @@ def submit_job(
 		job_type, organization, parameters, priority=priority, depends_on=depends_on, run_at=run_at
 	)
 	return {"job_id": job.name, "status": job.status, "deduplicated": bool(job.flags.deduplicated)}
+
+
+@frappe.whitelist(methods=["POST"])
+@rate_limit(limit=config.SUBMIT_RATE_LIMIT, seconds=config.SUBMIT_RATE_WINDOW_SECONDS)
+def submit_jobs(
+	job_type: str | None = None,
+	organization: str | None = None,
+	items: list | str | None = None,
+	priority: str | None = None,
+	on_complete: str | None = None,
+) -> dict[str, Any]:
+	"""Submit one job per item as one batch, all or nothing; returns the batch and the job ids."""
+	job_type = arguments.text("job_type", job_type, required=True)
+	organization = arguments.text("organization", organization, required=True)
+	priority = arguments.text("priority", priority)
+	on_complete = arguments.text("on_complete", on_complete)
+	_require(items=items)
+	items = _json_argument("items", items, list)
+	reply = engine.submit_jobs(job_type, organization, items, priority=priority, on_complete=on_complete)
+	return {"batch": reply.batch, "job_ids": reply.job_ids, "deduplicated": reply.deduplicated}
+
+
+@frappe.whitelist(methods=["GET", "POST"])
+def get_batch(batch: str | None = None) -> dict[str, Any]:
+	"""Total, counts by status, progress and status of a batch."""
+	batch = arguments.text("batch", batch, required=True)
+	return batches.get_batch(batch)
+
+
+@frappe.whitelist(methods=["POST"])
+def cancel_batch(batch: str | None = None) -> dict[str, Any]:
+	"""Cancel every job of a batch that has not ended."""
+	batch = arguments.text("batch", batch, required=True)
+	return batches.cancel_batch(batch)
+
+
+@frappe.whitelist(methods=["GET", "POST"])
+def list_batches(
+	organization: str | None = None,
+	status: str | None = None,
+	limit: int = config.LIST_LIMIT_DEFAULT,
+	start: int = 0,
+) -> dict[str, Any]:
+	"""The caller's organizations' batches, newest first, with the total for paging."""
+	return batches.list_batches(organization, status, limit=limit, start=start)
 
 
 @frappe.whitelist(methods=["GET", "POST"])

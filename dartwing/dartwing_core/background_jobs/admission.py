@@ -3,8 +3,9 @@ job may enter an organization's queue — the Job Type's per-organization rate l
 and gives back what it took when the job is not created after all.
 
 Contract:
-- ``Admission.admit(organization, job_type_row)`` runs one Lua script in the queue's Redis per
-  submission that is not deduplicated (it is also the engine's proof that Redis is reachable: any
+- ``Admission.admit(organization, job_type_row, count=1)`` runs one Lua script in the queue's Redis per
+  submission that is not deduplicated (a bulk submission admits its ``count`` new jobs in that one script,
+  all or none: the rate limit and the queued cap count every one of them) (it is also the engine's proof that Redis is reachable: any
   Redis error becomes ``JobSubmissionUnavailable``, 503). It raises ``TooManyJobs`` or returns the
   admission. ``check_cap()`` then raises ``QueueFull`` (giving the slot back) when the organization has
   the cap of waiting jobs; ``release()`` gives the rate slot back when the submission ends without a
@@ -43,18 +44,25 @@ BOUND_MAX_AGE_SECONDS = 60  # an exact count is trusted this long; then the next
 RECOUNT_MARGIN = 16  # count in the database once the bound comes this close to the cap
 
 _ADMIT = """
+local count = tonumber(ARGV[7])
 if tonumber(ARGV[3]) > 0 then
 	redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[1]) - tonumber(ARGV[2]))
-	if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
+	if redis.call('ZCARD', KEYS[1]) + count > tonumber(ARGV[3]) then
 		return {0, -1, -1, -1}
 	end
-	redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
+	if count == 1 then
+		redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
+	else
+		for i = 1, count do
+			redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4] .. ':' .. i)
+		end
+	end
 	redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2])) + 1)
 end
-local admitted = redis.call('HINCRBY', KEYS[2], 'admitted', 1)
+local admitted = redis.call('HINCRBY', KEYS[2], 'admitted', count)
 redis.call('EXPIRE', KEYS[2], ARGV[5])
 local base = redis.call('HMGET', KEYS[2], 'counted', 'at', 'counted_at')
-if not base[1] or not base[2] or not base[3] or tonumber(base[2]) >= admitted
+if not base[1] or not base[2] or not base[3] or tonumber(base[2]) > admitted - count
 	or tonumber(ARGV[1]) - tonumber(base[3]) > tonumber(ARGV[6]) then
 	return {1, admitted, -1, -1}
 end
@@ -66,6 +74,13 @@ return {1, admitted, tonumber(base[1]), tonumber(base[2])}
 class Slot:
 	key: str
 	member: str
+	count: int = 1  # a bulk admission takes ``count`` slots: member:1 … member:count
+
+	@property
+	def members(self) -> list[str]:
+		if self.count == 1:
+			return [self.member]
+		return [f"{self.member}:{i}" for i in range(1, self.count + 1)]
 
 
 @dataclass
@@ -77,15 +92,19 @@ class Admission:
 	slot: Slot | None  # the rate slot taken (None: the Job Type has no rate limit)
 	admitted: int  # jobs of the type that entered this organization's queue so far, this one included
 	waiting_bound: int | None  # at most this many jobs wait before this one (None: unknown)
+	count: int = 1  # jobs this admission lets in (a bulk submission's new jobs)
 
 	@classmethod
-	def admit(cls, organization: str, job_type: Mapping[str, Any]) -> "Admission":
-		"""Take a rate slot and read the waiting bound, or raise TooManyJobs / JobSubmissionUnavailable."""
+	def admit(cls, organization: str, job_type: Mapping[str, Any], count: int = 1) -> "Admission":
+		"""Take ``count`` rate slots and read the waiting bound, or raise TooManyJobs /
+		JobSubmissionUnavailable. All or none: the script refuses when the window has fewer free slots."""
+		if count < 1:
+			raise ValueError("an admission lets in at least one job")
 		limit = max(int(job_type.get("rate_limit_count") or 0), 0)
 		window = min(
 			max(int(job_type.get("rate_limit_window_seconds") or 0), 1), config.MAX_RATE_LIMIT_WINDOW_SECONDS
 		)
-		slot = Slot(key=_key("rate", organization, job_type["name"]), member=uuid.uuid4().hex)
+		slot = Slot(key=_key("rate", organization, job_type["name"]), member=uuid.uuid4().hex, count=count)
 		keys = (slot.key, _key("waiting", organization, job_type["name"]))
 		try:
 			ok, admitted, counted, at = _redis().eval(
@@ -98,6 +117,7 @@ class Admission:
 				slot.member,
 				BOUND_TTL_SECONDS,
 				BOUND_MAX_AGE_SECONDS,
+				count,
 			)
 		except Exception:
 			_refuse_unavailable()
@@ -110,8 +130,8 @@ class Admission:
 			)
 		if limit:
 			frappe.db.after_rollback.add(lambda: _give_back(slot))
-		bound = None if counted < 0 else int(counted) + int(admitted) - 1 - int(at)
-		return cls(organization, job_type, slot if limit else None, int(admitted), bound)
+		bound = None if counted < 0 else int(counted) + int(admitted) - count - int(at)
+		return cls(organization, job_type, slot if limit else None, int(admitted), bound, count)
 
 	@property
 	def cap(self) -> int:
@@ -120,14 +140,14 @@ class Admission:
 	def check_cap(self) -> None:
 		"""Raise QueueFull (and release the slot) when the organization already has ``cap`` jobs of the
 		type waiting. The database is asked only when the bound does not prove the cap is far away."""
-		if self.waiting_bound is not None and self.waiting_bound + RECOUNT_MARGIN < self.cap:
+		if self.waiting_bound is not None and self.waiting_bound + self.count - 1 + RECOUNT_MARGIN < self.cap:
 			return
 		waiting = frappe.db.sql(
 			"""SELECT COUNT(*) FROM `tabBackground Job`
 			WHERE status IN %(waiting)s AND organization = %(org)s AND job_type = %(type)s""",
 			{"waiting": _WAITING, "org": self.organization, "type": self.job_type["name"]},
 		)[0][0]
-		if waiting >= self.cap:
+		if waiting + self.count > self.cap:
 			self.release()
 			frappe.throw(
 				_("Queue full: {0} already has {1} {2} jobs waiting").format(
@@ -147,7 +167,12 @@ class Admission:
 		try:
 			conn = _redis()
 			conn.hset(
-				key, mapping={"counted": waiting, "at": self.admitted - 1, "counted_at": repr(time.time())}
+				key,
+				mapping={
+					"counted": waiting,
+					"at": self.admitted - self.count,
+					"counted_at": repr(time.time()),
+				},
 			)
 			conn.expire(key, BOUND_TTL_SECONDS)
 		except Exception:  # best effort: without a bound the next submission counts again
@@ -189,7 +214,7 @@ def _give_back(slot: Slot | None) -> None:
 	if slot is None:
 		return
 	try:
-		_redis().zrem(slot.key, slot.member)
+		_redis().zrem(slot.key, *slot.members)
 	except Exception:
 		frappe.logger("dartwing.jobs").warning(f"Could not give back rate slot {slot.key}")
 

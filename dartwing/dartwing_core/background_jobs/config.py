@@ -52,6 +52,10 @@ LOST_DISPATCH_GRACE_SECONDS = 10  # s a fresh dispatch gets to reach Redis befor
 MAX_PURGE_BATCHES_PER_RUN = 200  # batches per retention run (bounds one run to 100,000 jobs)
 MAX_BULK_JOB_IDS = 500  # job ids per dead-letter retry / delete call
 MAX_DEPENDENCIES = 50  # parent jobs one job may wait on
+MAX_BATCH_ITEMS = 10_000  # parameter objects per submit_jobs call
+MAX_BATCH_PARAMETERS_BYTES = 32 * 1024 * 1024  # bytes of JSON parameters per submit_jobs call, all items
+BATCH_PROGRESS_THROTTLE_SECONDS = 1.0  # s, at most one batch_progress event per batch per window
+BATCH_SWEEP_AGE_SECONDS = 30  # s a Running batch is left to its jobs' own bookkeeping before a sweep checks
 TRACEBACK_LIMIT_CHARS = 8000  # traceback characters kept per failed attempt
 
 # HTTP

@@ -74,6 +74,7 @@ class Target:
 def follow_up(changes: list[state.Change]) -> None:
 	"""After a commit: dispatch what the committed status changes may have made possible."""
 	targets: dict[str, Target] = {}
+	pending_types: dict[str, set[str]] = {}
 	for change in changes:
 		narrow = Target(
 			jobs={change.name} if change.entered_pending else set(),
@@ -82,8 +83,15 @@ def follow_up(changes: list[state.Change]) -> None:
 		)
 		if narrow.jobs or narrow.job_types or narrow.parents:
 			targets.setdefault(change.organization, Target()).merge(narrow)
+		if change.entered_pending:
+			pending_types.setdefault(change.organization, set()).add(change.job_type)
 	for organization in sorted(targets):
-		dispatch_now(organization, targets[organization])
+		target = targets[organization]
+		if len(target.jobs) > config.SWEEP_BATCH_SIZE:
+			# a bulk submission: read its types' next ready jobs from the index, not every job by name
+			target.job_types |= pending_types[organization]
+			target.jobs = set()
+		dispatch_now(organization, target)
 
 
 def schedule(organization: str) -> None:

@@ -8,6 +8,11 @@ Contract:
   return the existing job with ``job.flags.deduplicated = True``. A unique index on ``dedup_key``
   makes this hold under concurrency: a second identical insert waits for the first transaction and
   then finds its job (or takes the slot if the first rolled back).
+- ``submit_jobs`` is all-or-nothing: every item is checked before anything is written (a refusal names
+  the first bad item's index), the batch and its jobs go in with multi-row inserts, admission is one
+  Redis script for all of them (rate limit and queued cap count every new job), and what they cause is
+  recorded once (``state.record_creations``). Deduplicated items name the existing job and are not
+  part of the batch; a batch with no new job has ended when it is created.
 - Jobs of organizations the user may not see are reported exactly like missing ones.
 - A job for later (``run_at`` in the future, site time zone) is inserted Scheduled and released to
   Pending by the due sweep (``scheduler.release_due_jobs``); a ``run_at`` now or past runs at once. It
@@ -28,6 +33,7 @@ from frappe.utils import get_system_timezone, now_datetime
 
 from dartwing.dartwing_core.background_jobs import (
 	arguments,
+	batch_status,
 	cancellation,
 	config,
 	dependencies,
@@ -46,6 +52,7 @@ from dartwing.dartwing_core.background_jobs.hashing import canonical_json, hash_
 from dartwing.dartwing_core.background_jobs.transitions import RETRYABLE_BY_USER, JobStatus
 
 JOB = "Background Job"
+BATCH = "Background Job Batch"
 
 
 def submit_job(
@@ -290,3 +297,247 @@ def _insert_job(
 	state.record_creation(doc.as_dict(), message=message, status=status)
 	doc.flags.deduplicated = False
 	return doc
+
+
+# Columns of a job a bulk submission writes; the others (docstatus, idx, progress, retry_count, budget_start,
+# cancel_requested: 0, and the execution columns: NULL) keep their column defaults, as after a single insert.
+_BULK_JOB_COLUMNS = (
+	"name",
+	"creation",
+	"modified",
+	"owner",
+	"modified_by",
+	"job_type",
+	"organization",
+	"submitted_by",
+	"status",
+	"priority",
+	"parameters",
+	"dedup_key",
+	"params_hash",
+	"max_retries",
+	"timeout_seconds",
+	"batch",
+)
+
+
+def submit_jobs(
+	job_type: str,
+	organization: str,
+	items: list[Mapping[str, Any]],
+	priority: str | None = None,
+	on_complete: str | None = None,
+) -> frappe._dict:
+	"""Submit one job per item (its parameters) as one batch, all or nothing; never commits.
+
+	Returns ``{"batch", "job_ids" (one per item, in order), "deduplicated" (items that named an existing
+	job)}``. ``on_complete`` is a Job Type submitted once, as this user, when every job has ended.
+	"""
+	settings = _load_job_type(job_type)
+	if permissions.check_org_access(organization, action="submit") != "member":
+		_check_organization_exists(organization)
+	_check_required_permission(settings)
+	priority = _validate_priority(priority or settings.default_priority or "Normal")
+	callback = _load_job_type(on_complete) if on_complete else None
+	if callback:
+		_check_required_permission(callback)
+	prepared = _validate_items(items)
+	keys = [hash_canonical(job_type, organization, canonical) for _json, canonical in prepared]
+	dedup = int(settings.dedup_window_seconds or 0) > 0
+	existing = _find_duplicates(keys, settings) if dedup else {}
+	job_ids, new_jobs = _assign_jobs(settings, organization, priority, prepared, keys, existing, dedup)
+	admitted = Admission.admit(organization, settings, count=len(new_jobs)) if new_jobs else None
+	if admitted:
+		admitted.check_cap()
+	batch = _insert_batch(settings, organization, len(new_jobs), callback)
+	created = _bulk_insert_jobs(new_jobs, batch.name)
+	lost = {job["name"] for job in new_jobs} - created
+	if lost:
+		_adopt_winners(new_jobs, lost, job_ids, batch)
+	state.record_creations([job for job in new_jobs if job["name"] in created], message=_("Submitted"))
+	if batch.total == 0:
+		_end_empty_batch(batch)
+	# every item that did not make a job of its own named an existing or an earlier item's job
+	return frappe._dict(batch=batch.name, job_ids=job_ids, deduplicated=len(job_ids) - len(created))
+
+
+def _validate_items(items: Any) -> list[tuple[str, str]]:
+	"""(JSON to store, canonical JSON to hash) per item; the first bad item refuses the call by index."""
+	if not isinstance(items, list | tuple):
+		frappe.throw(_("items must be a list of parameter objects"), frappe.ValidationError)
+	if not 1 <= len(items) <= config.MAX_BATCH_ITEMS:
+		frappe.throw(
+			_("items must hold between 1 and {0} parameter objects, not {1}").format(
+				config.MAX_BATCH_ITEMS, len(items)
+			),
+			frappe.ValidationError,
+		)
+	prepared, size = [], 0
+	for index, item in enumerate(items):
+		if not isinstance(item, Mapping):
+			frappe.throw(_("items[{0}] must be a JSON object").format(index), frappe.ValidationError)
+		arguments.json_object(f"items[{index}]", item)  # depth, NaN/Infinity, 64-bit integers, keys
+		try:
+			canonical = canonical_json(dict(item))
+		except (TypeError, ValueError) as exc:
+			frappe.throw(_("items[{0}] cannot be stored: {1}").format(index, exc), frappe.ValidationError)
+		length = len(canonical.encode("utf-8"))
+		if length > config.MAX_PARAMETERS_BYTES:
+			frappe.throw(
+				_("items[{0}] exceeds the limit of {1} KB").format(
+					index, config.MAX_PARAMETERS_BYTES // 1024
+				),
+				frappe.ValidationError,
+			)
+		size += length
+		if size > config.MAX_BATCH_PARAMETERS_BYTES:
+			frappe.throw(
+				_("items[{0}] takes the call over its limit of {1} MB of parameters").format(
+					index, config.MAX_BATCH_PARAMETERS_BYTES // (1024 * 1024)
+				),
+				frappe.ValidationError,
+			)
+		# compact (no indent): 10,000 of them are escaped and sent in one statement
+		prepared.append((frappe.as_json(dict(item), indent=None, separators=(",", ":")), canonical))
+	return prepared
+
+
+def _find_duplicates(keys: list[str], settings: frappe._dict) -> dict[str, str]:
+	"""Existing jobs inside the dedup window, by key (``_find_duplicate`` for many keys at once)."""
+	rows = frappe.db.sql(
+		"SELECT name, dedup_key, creation FROM `tabBackground Job` WHERE dedup_key IN %(keys)s",
+		{"keys": tuple(set(keys))},
+		as_dict=True,
+	)
+	since = now_datetime() - timedelta(seconds=int(settings.dedup_window_seconds))
+	expired = [row.name for row in rows if row.creation < since]
+	if expired:  # the window has passed: free those keys so these items create new jobs
+		frappe.db.sql(
+			"UPDATE `tabBackground Job` SET dedup_key = NULL WHERE name IN %(names)s",
+			{"names": tuple(expired)},
+		)
+	return {row.dedup_key: row.name for row in rows if row.creation >= since}
+
+
+def _assign_jobs(
+	settings: frappe._dict,
+	organization: str,
+	priority: str,
+	prepared: list[tuple[str, str]],
+	keys: list[str],
+	existing: dict[str, str],
+	dedup: bool,
+) -> tuple[list[str], list[dict[str, Any]]]:
+	"""The job id of each item (an existing one, an earlier identical item's, or a new one) and the
+	new jobs' rows."""
+	from frappe.model.naming import make_autoname
+
+	now, user = now_datetime(), frappe.session.user
+	max_retries = int(
+		settings.max_retries if settings.max_retries is not None else config.DEFAULT_MAX_RETRIES
+	)
+	timeout = int(settings.timeout_seconds or config.DEFAULT_TIMEOUT_SECONDS)
+	by_key = dict(existing)
+	job_ids, new_jobs = [], []
+	for (params_json, _canonical), key in zip(prepared, keys, strict=True):
+		if dedup and key in by_key:
+			job_ids.append(by_key[key])
+			continue
+		name = make_autoname("hash", JOB)
+		new_jobs.append(
+			{
+				"name": name,
+				"creation": now,
+				"modified": now,
+				"owner": user,
+				"modified_by": user,
+				"job_type": settings.name,
+				"organization": organization,
+				"submitted_by": user,
+				"status": JobStatus.PENDING.value,
+				"priority": priority,
+				"parameters": params_json,
+				"dedup_key": key if dedup else None,
+				"params_hash": key,
+				"max_retries": max_retries,
+				"timeout_seconds": timeout,
+				"retry_count": 0,  # the row's defaults, for the Change its creation records
+				"budget_start": 0,
+				"cancel_requested": 0,
+			}
+		)
+		job_ids.append(name)
+		if dedup:
+			by_key[key] = name
+	return job_ids, new_jobs
+
+
+def _insert_batch(
+	settings: frappe._dict, organization: str, total: int, callback: frappe._dict | None
+) -> "frappe.model.document.Document":
+	batch = frappe.get_doc(
+		{
+			"doctype": BATCH,
+			"organization": organization,
+			"job_type": settings.name,
+			"status": batch_status.BatchStatus.RUNNING.value,
+			"total": total,
+			"on_complete": callback.name if callback else None,
+			"created_by": frappe.session.user,
+		}
+	)
+	batch.flags.ignore_links = True  # checked above
+	batch.insert(ignore_permissions=True)
+	return batch
+
+
+def _bulk_insert_jobs(jobs: list[dict[str, Any]], batch: str) -> set[str]:
+	"""Insert the jobs in multi-row statements; returns the names inserted. A job whose dedup key an
+	identical submission committed first (while this one waited on the unique key) is skipped."""
+	if not jobs:
+		return set()
+	rows = ([*(job[column] for column in _BULK_JOB_COLUMNS[:-1]), batch] for job in jobs)
+	frappe.db.bulk_insert(JOB, list(_BULK_JOB_COLUMNS), rows, ignore_duplicates=True)
+	for job in jobs:
+		job["batch"] = batch
+	inserted = frappe.db.sql(
+		"SELECT COUNT(*) FROM `tabBackground Job` WHERE batch = %(batch)s", {"batch": batch}
+	)
+	if inserted[0][0] == len(jobs):
+		return {job["name"] for job in jobs}
+	names = tuple(job["name"] for job in jobs)
+	return set(
+		frappe.db.sql(
+			"SELECT name FROM `tabBackground Job` WHERE name IN %(names)s", {"names": names}, pluck=True
+		)
+	)
+
+
+def _adopt_winners(
+	jobs: list[dict[str, Any]], lost: set[str], job_ids: list[str], batch: "frappe.model.document.Document"
+) -> None:
+	"""Items that lost their dedup key to a concurrent identical submission name its job instead."""
+	keys = {job["dedup_key"]: job["name"] for job in jobs if job["name"] in lost}
+	if None in keys:  # not a dedup race: nothing else makes INSERT IGNORE skip a row of ours
+		frappe.throw(_("A job of the batch could not be inserted"), frappe.ValidationError)
+	# A locking read sees the committed winners even under REPEATABLE READ.
+	winners = dict(
+		frappe.db.sql(
+			"SELECT dedup_key, name FROM `tabBackground Job` WHERE dedup_key IN %(keys)s LOCK IN SHARE MODE",
+			{"keys": tuple(keys)},
+		)
+	)
+	replaced = {keys[key]: winners[key] for key in keys}
+	job_ids[:] = [replaced.get(name, name) for name in job_ids]
+	batch.total -= len(lost)
+	frappe.db.set_value(BATCH, batch.name, "total", batch.total, update_modified=False)
+
+
+def _end_empty_batch(batch: "frappe.model.document.Document") -> None:
+	"""A batch whose every item named an existing job has ended; its on_complete is submitted now."""
+	batch.status = batch_status.BatchStatus.COMPLETED.value
+	updates = {"status": batch.status, "progress": 100, "ended_at": now_datetime()}
+	if batch.on_complete:
+		summary = batch_status.summary(batch.as_dict(), {})
+		updates["callback_job"] = submit_job(batch.on_complete, batch.organization, summary).name
+	frappe.db.set_value(BATCH, batch.name, updates, update_modified=False)

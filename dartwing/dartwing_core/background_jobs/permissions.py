@@ -1,7 +1,8 @@
 """Tenancy: the one answer to "where may this user act, and what may they do there".
 
-Contract: every access decision about Organizations, Persons, Org Members, Background Jobs, Job
-Schedules and Job Execution Logs (permission query conditions, has_permission hooks, the API, dispatch) goes through this
+Contract: every access decision about Organizations, Persons, Org Members, Background Jobs, their
+Batches, Job Schedules and Job Execution Logs (permission query conditions, has_permission hooks, the
+API, dispatch) goes through this
 module. A user acts in an organization only through User → Person → Org Member (Active) → Organization
 (Active). Administrator and System Manager are unrestricted. Values reach SQL parameterised, or
 escaped with frappe.db.escape where a hook must return SQL text.
@@ -171,6 +172,10 @@ def job_schedule_query(user: str | None = None) -> str:
 	return _in_user_orgs("`tabJob Schedule`.`organization`", user)
 
 
+def background_job_batch_query(user: str | None = None) -> str:
+	return _in_user_orgs("`tabBackground Job Batch`.`organization`", user)
+
+
 def job_execution_log_query(user: str | None = None) -> str:
 	return _in_user_orgs("`tabJob Execution Log`.`organization`", user)
 
@@ -241,6 +246,13 @@ def has_job_schedule_permission(doc: Any, ptype: str | None = None, user: str | 
 	"""As a job: members read; creating needs submit rights; changing one's own needs manage_own rights,
 	anyone's manage_any (the controller also checks the Job Type's required permission)."""
 	return _doc_verdict(doc.get("organization"), ptype, user, owner=doc.get("owner"))
+
+
+def has_background_job_batch_permission(doc: Any, ptype: str | None = None, user: str | None = None) -> bool:
+	# Batches are made by submit_jobs alone; changing one (cancel) is a job manager's right.
+	if ptype == "create":
+		return is_unrestricted(user)
+	return _doc_verdict(doc.get("organization"), ptype, user, owner=doc.get("created_by") or doc.get("owner"))
 
 
 def has_job_execution_log_permission(doc: Any, ptype: str | None = None, user: str | None = None) -> bool:

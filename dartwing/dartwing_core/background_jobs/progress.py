@@ -9,6 +9,9 @@ Contract:
   job's first status is not announced (its submitter has the reply).
 - ``job_progress`` is published by the worker's side channel right after it commits the stored
   progress, so a late subscriber reads the same value from the job.
+- ``batch_progress`` (throttled by the batch bookkeeping) and ``batch_completed`` (once) are published by
+  ``publish_batch`` to ``doc:Organization/<org>``, ``doc:Background Job Batch/<batch>`` and its creator's
+  room (while the creator may still act in the organization), the organization read from the batch row.
 - ``ProgressThrottle`` is pure: first update at once, then at most one per window carrying the
   latest value, and 100 % always at once.
 """
@@ -26,6 +29,8 @@ from dartwing.dartwing_core.background_jobs import config, permissions
 
 JOB_PROGRESS = "job_progress"
 JOB_STATUS_CHANGED = "job_status_changed"
+BATCH_PROGRESS = "batch_progress"
+BATCH_COMPLETED = "batch_completed"
 
 
 def rooms_for(job: Mapping[str, Any]) -> list[str]:
@@ -90,6 +95,17 @@ def announce(changes: list[Any]) -> None:
 			"time": now_datetime().isoformat(),
 		}
 		publish(JOB_STATUS_CHANGED, job, payload, after_commit=False)
+
+
+def publish_batch(event: str, batch: Mapping[str, Any], message: Mapping[str, Any]) -> None:
+	"""A batch's event to its organization's room, its own and its creator's (``batch``: its row)."""
+	payload = {**message, "time": now_datetime().isoformat()}
+	rooms = [f"doc:Organization/{batch['organization']}", f"doc:Background Job Batch/{batch['name']}"]
+	creator = batch.get("created_by")
+	if creator and _submitter_may_hear(creator, batch["organization"]):
+		rooms.append(f"user:{creator}")
+	for room in rooms:
+		frappe.publish_realtime(event, payload, room=room, after_commit=False)
 
 
 def publish_progress(job: Mapping[str, Any], percent: float, text: str) -> None:

@@ -5,12 +5,15 @@ Contract:
   (``transitions.py``), applies the change as a compare-and-set in SQL
   (``UPDATE … WHERE name=%s AND status=%s``), writes the Job Execution Log row and returns the
   ``Change``. A worker, a canceler and a sweeper racing on one job can never both win: the loser gets
-  ``None`` and changes nothing. ``record_creation()`` is the same door for a new job's first status.
+  ``None`` and changes nothing. ``record_creation()`` is the same door for a new job's first status
+  (``record_creations()`` for the jobs of a bulk submission: one multi-row log insert, one run of the
+  consequences).
 - It never commits: the change is part of the caller's transaction.
 - What a change causes is listed once, in ``ON_TRANSITION``: the admission bookkeeping at once (it
   only ever over-counts, so a rollback is harmless), and, only if the transaction commits, the
-  ``job_status_changed`` event and the dispatch follow-ups (free slots, ready dependents, jobs back to
-  Pending), given every change of the transaction at once. A rolled-back change is never announced
+  ``job_status_changed`` event, the dispatch follow-ups (free slots, ready dependents, jobs back to
+  Pending) and the batch bookkeeping (a batch whose jobs all ended), given every change of the
+  transaction at once. A rolled-back change is never announced
   and dispatches nothing.
 - The engine's row (``JobRow``) is read here only: ``load`` for one job, ``select`` for sweeps and
   dispatch, always the columns of ``ROW_COLUMNS``.
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypedDict
 
 import frappe
+from frappe.model.naming import make_autoname
 from frappe.utils import now_datetime
 
 from dartwing.dartwing_core.background_jobs.transitions import (
@@ -93,6 +97,7 @@ class JobRow(TypedDict, total=False):
 	run_at: Any
 	attempts: str | None
 	dedup_key: str | None
+	batch: str | None
 	parameters: str | None  # only with ``load(with_parameters=True)``
 
 
@@ -154,6 +159,8 @@ ON_TRANSITION: tuple[Consequence, ...] = (
 	Consequence("at_once", "dartwing.dartwing_core.background_jobs.admission.on_transitions"),
 	Consequence("after_commit", "dartwing.dartwing_core.background_jobs.progress.announce"),
 	Consequence("after_commit", "dartwing.dartwing_core.background_jobs.dispatcher.follow_up"),
+	# a batch whose jobs all ended is finished (and its on_complete job submitted) exactly once
+	Consequence("after_commit", "dartwing.dartwing_core.background_jobs.batches.on_transitions"),
 )
 
 
@@ -219,6 +226,51 @@ def savepoint(name: str) -> Iterator[None]:
 		if journal is not None:
 			del journal[mark:]
 		raise
+
+
+def record_creations(jobs: Sequence[Mapping[str, Any]], *, message: str) -> list[Change]:
+	"""``record_creation`` for many new jobs inserted by the caller (a bulk submission): their log rows
+	in multi-row inserts, and their consequences once, with every change."""
+	if not jobs:
+		return []
+	now, actor = now_datetime(), frappe.session.user
+	columns = ("name", "creation", "modified", "owner", "modified_by", *_LOG_FIELDS)  # docstatus, idx: 0
+	rows = (
+		(
+			make_autoname("hash", LOG),
+			now,
+			now,
+			actor,
+			actor,
+			job["name"],
+			job.get("organization"),
+			"",
+			JobStatus.PENDING.value,
+			now,
+			actor,
+			(message or "")[:1000],
+			1,
+			"",
+		)
+		for job in jobs
+	)
+	frappe.db.bulk_insert(LOG, list(columns), rows)
+	changes = [Change(job, None, JobStatus.PENDING, message) for job in jobs]
+	_caused_many(changes)
+	return changes
+
+
+_LOG_FIELDS = (
+	"job",
+	"organization",
+	"from_status",
+	"to_status",
+	"timestamp",
+	"actor",
+	"message",
+	"attempt",
+	"worker",
+)
 
 
 def write_log(
@@ -350,13 +402,17 @@ _resolved: dict[str, Callable[[list[Change]], None]] = {}
 
 
 def _caused(change: Change) -> None:
-	_run("at_once", [change])
+	_caused_many([change])
+
+
+def _caused_many(changes: list[Change]) -> None:
+	_run("at_once", changes)
 	journal = frappe.flags.get(_JOURNAL)
 	if journal is None:
 		journal = frappe.flags[_JOURNAL] = []
 		frappe.db.after_commit.add(_run_after_commit)
 		frappe.db.after_rollback.add(_forget)
-	journal.append(change)
+	journal.extend(changes)
 
 
 def _forget() -> None:

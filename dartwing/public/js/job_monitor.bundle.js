@@ -13,7 +13,8 @@
 // - Live updates come from Frappe's Socket.IO server (socket.io-client, bundled): the page joins
 //   doc:Background Job/<job> for each visible job and doc:Organization/<org> for each of the user's
 //   organizations (both permission-checked by the server) and applies job_progress /
-//   job_status_changed. A job's event reaches the page once per room it shares with that job, so a
+//   job_status_changed; batch_progress / batch_completed (the same organization rooms) reload the batches
+//   panel (dartwing.jobs.list_batches). A job's event reaches the page once per room it shares with that job, so a
 //   status event is applied once (by job, from, to and time) and the job is read again once.
 // - Everything the server sends is put into the page as text (textContent), never as HTML.
 import { io } from "socket.io-client";
@@ -50,6 +51,7 @@ function startMonitor() {
 		subscribedJobs: new Set(),
 		socket: null,
 		reloadTimer: null,
+		batchesTimer: null,
 		pollTimer: null,
 		selectedHistoryJob: null,
 	};
@@ -490,6 +492,70 @@ function startMonitor() {
 		]);
 	}
 
+	// ---------------------------------------------------------------- batches
+
+	const BATCH_LIMIT = 10; // newest first; the total is shown beside the title
+	// literal, so that the server sends their translations with the page's messages
+	const BATCH_STATUS_LABELS = {
+		Running: __("Running"),
+		Completed: __("Completed"),
+		"Completed with failures": __("Completed with failures"),
+		Canceled: __("Canceled"),
+	};
+
+	async function loadBatches() {
+		try {
+			const reply = await api("dartwing.jobs.list_batches", { limit: BATCH_LIMIT });
+			renderBatches(reply.batches || [], reply.total || 0);
+			setMessage("jm-batches-message", "");
+		} catch (error) {
+			setMessage("jm-batches-message", error.message, "error");
+		}
+	}
+
+	function scheduleBatchesReload() {
+		// a batch event arrives once per room it shares with the page: one read for all of them
+		clearTimeout(state.batchesTimer);
+		state.batchesTimer = setTimeout(loadBatches, 300);
+	}
+
+	function renderBatches(batches, total) {
+		const body = document.getElementById("jm-batches-body");
+		body.replaceChildren();
+		if (!batches.length) {
+			body.append(el("tr", { className: "jm-empty" }, el("td", { colSpan: 6, text: __("No batches yet.") })));
+		}
+		for (const batch of batches) {
+			body.append(batchRow(batch));
+		}
+		document.getElementById("jm-batches-total").textContent = total ? `(${total})` : "";
+	}
+
+	function batchRow(batch) {
+		const row = el("tr", { className: "jm-batch", "data-batch": batch.batch, "data-status": batch.status });
+		const counts = __("{0} of {1} ended: {2} completed, {3} dead-lettered, {4} canceled", [
+			batch.ended,
+			batch.total,
+			batch.completed,
+			batch.failed,
+			batch.canceled,
+		]);
+		const label = BATCH_STATUS_LABELS[batch.status] || batch.status;
+		row.append(
+			el("td", {}, el("code", { text: batch.batch })),
+			el("td", { text: batch.job_type }),
+			el("td", { text: batch.organization }),
+			el(
+				"td",
+				{ className: "jm-col-status" },
+				el("span", { className: "jm-status", "data-status": batch.status, text: label })
+			),
+			el("td", { className: "jm-col-progress" }, progressBar(batch.progress, counts)),
+			el("td", { className: "jm-col-created", text: formatTime(batch.created_at), title: batch.created_by })
+		);
+		return row;
+	}
+
 	// ---------------------------------------------------------------- realtime
 
 	function socketUrl() {
@@ -521,11 +587,14 @@ function startMonitor() {
 			}
 			// anything missed while disconnected is read again, then followed live
 			loadJobs();
+			loadBatches();
 		});
 		socket.on("disconnect", () => setLive(false));
 		socket.on("connect_error", () => setLive(false));
 		socket.on("job_progress", onJobProgress);
 		socket.on("job_status_changed", onJobStatusChanged);
+		socket.on("batch_progress", scheduleBatchesReload);
+		socket.on("batch_completed", scheduleBatchesReload);
 	}
 
 	function syncJobSubscriptions() {
@@ -945,6 +1014,7 @@ function startMonitor() {
 	setupSubmitForm();
 	setupDeadLetter();
 	loadJobs();
+	loadBatches();
 	loadMetrics();
 	loadSchedules();
 	setInterval(loadSchedules, SCHEDULES_REFRESH_MS);

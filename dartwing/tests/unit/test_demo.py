@@ -26,6 +26,13 @@ class TestDemoHandlers(unittest.TestCase):
 		self.assertIsNone(demo.demo_noop(Context()))
 		self.assertEqual(demo.demo_echo(Context(parameters={"a": [1, 2]})), {"a": [1, 2]})
 
+	def test_batch_item_sleeps_then_fails_only_when_asked(self):
+		self.assertEqual(
+			demo.demo_batch_item(Context(parameters={"seconds": 0.01, "steps": 2})), {"slept": 0.01}
+		)
+		with self.assertRaises(PermanentError):
+			demo.demo_batch_item(Context(parameters={"seconds": 0.01, "steps": 1, "fail": True}))
+
 	def test_sleep_reports_progress_every_step_up_to_100(self):
 		ctx = Context(parameters={"seconds": 0.01, "steps": 4})
 		self.assertEqual(demo.demo_sleep(ctx), {"slept": 0.01})

@@ -32,6 +32,7 @@ class BackgroundJob(Document):
 		)
 
 		attempts: DF.JSON | None
+		batch: DF.Link | None
 		budget_start: DF.Int
 		cancel_requested: DF.Check
 		canceled_at: DF.Datetime | None
@@ -124,6 +125,7 @@ def on_doctype_update() -> None:
 		["status", "run_at"],  # due sweep: only the due range is read, however many wait for later
 		["schedule", "creation"],  # a schedule's last jobs
 		["status", "completed_at"],  # retention, metrics windows
+		["batch", "status"],  # a batch's counts and what is left of it (batches.py)
 	):
 		frappe.db.add_index("Background Job", fields)
 	# Covering index for metrics over a time window: counts, durations and failures per job type
