@@ -57,6 +57,7 @@ def submit_jobs(
 	organization: str | None = None,
 	items: list | str | None = None,
 	priority: str | None = None,
+	run_at: str | None = None,
 	on_complete: str | None = None,
 ) -> dict[str, Any]:
 	"""Submit one job per item as one batch, all or nothing; returns the batch and the job ids."""
@@ -64,9 +65,12 @@ def submit_jobs(
 	organization = arguments.text("organization", organization, required=True)
 	priority = arguments.text("priority", priority)
 	on_complete = arguments.text("on_complete", on_complete)
+	run_at = arguments.text("run_at", run_at)
 	_require(items=items)
 	items = _json_argument("items", items, list)
-	reply = engine.submit_jobs(job_type, organization, items, priority=priority, on_complete=on_complete)
+	reply = engine.submit_jobs(
+		job_type, organization, items, priority=priority, run_at=run_at, on_complete=on_complete
+	)
 	return {"batch": reply.batch, "job_ids": reply.job_ids, "deduplicated": reply.deduplicated}
 
 

@@ -311,6 +311,7 @@ _BULK_JOB_COLUMNS = (
 	"organization",
 	"submitted_by",
 	"status",
+	"run_at",
 	"priority",
 	"parameters",
 	"dedup_key",
@@ -326,13 +327,16 @@ def submit_jobs(
 	organization: str,
 	items: list[Mapping[str, Any]],
 	priority: str | None = None,
+	run_at: datetime | str | None = None,
 	on_complete: str | None = None,
 ) -> frappe._dict:
 	"""Submit one job per item (its parameters) as one batch, all or nothing; never commits.
 
 	Returns ``{"batch", "job_ids" (one per item, in order), "deduplicated" (items that named an existing
-	job)}``. ``on_complete`` is a Job Type submitted once, as this user, when every job has ended.
+	job)}``. ``run_at``: every job waits Scheduled until then, as a single job for later would.
+	``on_complete`` is a Job Type submitted once, as this user, when every job has ended.
 	"""
+	start_at = _validate_run_at(run_at)
 	settings = _load_job_type(job_type)
 	if permissions.check_org_access(organization, action="submit") != "member":
 		_check_organization_exists(organization)
@@ -345,16 +349,22 @@ def submit_jobs(
 	keys = [hash_canonical(job_type, organization, canonical) for _json, canonical in prepared]
 	dedup = int(settings.dedup_window_seconds or 0) > 0
 	existing = _find_duplicates(keys, settings) if dedup else {}
-	job_ids, new_jobs = _assign_jobs(settings, organization, priority, prepared, keys, existing, dedup)
+	job_ids, new_jobs = _assign_jobs(
+		settings, organization, priority, prepared, keys, existing, dedup, start_at
+	)
 	admitted = Admission.admit(organization, settings, count=len(new_jobs)) if new_jobs else None
-	if admitted:
+	if admitted and start_at is None:  # jobs for later do not wait in the queue until they are due (D17)
 		admitted.check_cap()
 	batch = _insert_batch(settings, organization, len(new_jobs), callback)
 	created = _bulk_insert_jobs(new_jobs, batch.name)
 	lost = {job["name"] for job in new_jobs} - created
 	if lost:
 		_adopt_winners(new_jobs, lost, job_ids, batch)
-	state.record_creations([job for job in new_jobs if job["name"] in created], message=_("Submitted"))
+	status = JobStatus.SCHEDULED if start_at else JobStatus.PENDING
+	message = _("Scheduled for {0}").format(start_at.isoformat()) if start_at else _("Submitted")
+	state.record_creations(
+		[job for job in new_jobs if job["name"] in created], message=message, status=status
+	)
 	if batch.total == 0:
 		_end_empty_batch(batch)
 	# every item that did not make a job of its own named an existing or an earlier item's job
@@ -427,6 +437,7 @@ def _assign_jobs(
 	keys: list[str],
 	existing: dict[str, str],
 	dedup: bool,
+	run_at: datetime | None,
 ) -> tuple[list[str], list[dict[str, Any]]]:
 	"""The job id of each item (an existing one, an earlier identical item's, or a new one) and the
 	new jobs' rows."""
@@ -454,7 +465,8 @@ def _assign_jobs(
 				"job_type": settings.name,
 				"organization": organization,
 				"submitted_by": user,
-				"status": JobStatus.PENDING.value,
+				"status": (JobStatus.SCHEDULED if run_at else JobStatus.PENDING).value,
+				"run_at": run_at,
 				"priority": priority,
 				"parameters": params_json,
 				"dedup_key": key if dedup else None,

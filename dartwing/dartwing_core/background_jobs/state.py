@@ -228,11 +228,14 @@ def savepoint(name: str) -> Iterator[None]:
 		raise
 
 
-def record_creations(jobs: Sequence[Mapping[str, Any]], *, message: str) -> list[Change]:
+def record_creations(
+	jobs: Sequence[Mapping[str, Any]], *, message: str, status: JobStatus = JobStatus.PENDING
+) -> list[Change]:
 	"""``record_creation`` for many new jobs inserted by the caller (a bulk submission): their log rows
 	in multi-row inserts, and their consequences once, with every change."""
 	if not jobs:
 		return []
+	check_transition(None, status)
 	now, actor = now_datetime(), frappe.session.user
 	columns = ("name", "creation", "modified", "owner", "modified_by", *_LOG_FIELDS)  # docstatus, idx: 0
 	rows = (
@@ -245,7 +248,7 @@ def record_creations(jobs: Sequence[Mapping[str, Any]], *, message: str) -> list
 			job["name"],
 			job.get("organization"),
 			"",
-			JobStatus.PENDING.value,
+			status.value,
 			now,
 			actor,
 			(message or "")[:1000],
@@ -255,7 +258,7 @@ def record_creations(jobs: Sequence[Mapping[str, Any]], *, message: str) -> list
 		for job in jobs
 	)
 	frappe.db.bulk_insert(LOG, list(columns), rows)
-	changes = [Change(job, None, JobStatus.PENDING, message) for job in jobs]
+	changes = [Change(job, None, status, message) for job in jobs]
 	_caused_many(changes)
 	return changes
 

@@ -88,6 +88,49 @@ class TestSubmitJobs(FrappeTestCase):
 		view = batches.get_batch(reply.batch)
 		self.assertEqual((view["total"], view["counts"], view["progress"]), (25, {"Pending": 25}, 0.0))
 
+	def test_a_bulk_call_for_later_makes_scheduled_jobs_released_when_due_and_not_before(self):
+		from frappe.utils import add_to_date, now_datetime
+
+		from dartwing.dartwing_core.background_jobs import scheduler
+
+		run_at = add_to_date(now_datetime(), hours=1)
+		reply = engine.submit_jobs(self.job_type, self.org, [{"later": i} for i in range(5)], run_at=run_at)
+		rows = frappe.get_all(
+			"Background Job", filters={"batch": reply.batch}, fields=["status", "run_at"], distinct=True
+		)
+		self.assertEqual(
+			[(r.status, r.run_at.replace(microsecond=0)) for r in rows],
+			[("Scheduled", run_at.replace(microsecond=0))],
+		)
+		logs = frappe.get_all("Job Execution Log", filters={"job": ["in", reply.job_ids]}, pluck="to_status")
+		self.assertEqual(logs, ["Scheduled"] * 5)
+		self.assertEqual(batches.get_batch(reply.batch)["status"], "Running")
+		frappe.set_user("Administrator")
+		scheduler.release_due_jobs()  # commits: the jobs were committed with it, and are not due
+		self.assertEqual(
+			set(frappe.get_all("Background Job", filters={"batch": reply.batch}, pluck="status")),
+			{"Scheduled"},
+		)
+		frappe.db.sql(
+			"UPDATE `tabBackground Job` SET run_at = %s WHERE batch = %s",
+			(add_to_date(now_datetime(), seconds=-1), reply.batch),
+		)
+		self.assertEqual(scheduler.release_due_jobs(), 5)
+		self.assertNotIn(
+			"Scheduled", set(frappe.get_all("Background Job", filters={"batch": reply.batch}, pluck="status"))
+		)
+		frappe.db.delete("Background Job", {"batch": reply.batch})  # committed by the sweep: clean up
+		frappe.db.delete("Job Execution Log", {"job": ["in", reply.job_ids]})
+		frappe.db.delete(BATCH, reply.batch)
+		frappe.db.commit()
+
+	def test_a_bad_run_at_refuses_the_bulk_call_and_writes_nothing(self):
+		before = counts(self.org)
+		for bad in ("not a date", "0001-01-01 00:00:00", 12, ["2030-01-01"]):
+			with self.assertRaisesRegex(frappe.ValidationError, "run_at"):
+				engine.submit_jobs(self.job_type, self.org, [{"n": 1}], run_at=bad)
+		self.assertEqual(counts(self.org), before)
+
 	def test_one_invalid_item_refuses_the_whole_call_naming_its_index_and_writes_nothing(self):
 		before = counts(self.org)
 		for bad_index, bad in ((0, "text"), (7, [1, 2]), (9_999, 42), (3, {"obj": object()}), (5, None)):
