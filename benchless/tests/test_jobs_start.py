@@ -23,7 +23,8 @@ def answers(url: str) -> bool:
 		return False
 
 
-def test_start_runs_all_processes_and_stops_cleanly():
+def start_stack() -> tuple[subprocess.Popen, int, int]:
+	"""``python -m benchless start`` with one worker on free ports: (process, web port, Socket.IO port)."""
 	web_port, socketio_port = free_port(), free_port()
 	proc = spawn(
 		"start",
@@ -40,6 +41,11 @@ def test_start_runs_all_processes_and_stops_cleanly():
 		stderr=subprocess.STDOUT,
 		text=True,
 	)
+	return proc, web_port, socketio_port
+
+
+def test_start_runs_all_processes_and_stops_cleanly():
+	proc, web_port, socketio_port = start_stack()
 	try:
 		wait_for(lambda: answers(f"http://127.0.0.1:{web_port}/api/method/ping"), timeout=START_TIMEOUT)
 		wait_for(
@@ -83,22 +89,7 @@ def registered(pid: int) -> bool:
 
 
 def test_a_killed_worker_is_restarted_and_the_stack_keeps_serving():
-	web_port, socketio_port = free_port(), free_port()
-	proc = spawn(
-		"start",
-		"--site",
-		"test_site",
-		"--workers",
-		"1",
-		"--no-demo-jobs",
-		"--webserver-port",
-		str(web_port),
-		"--socketio-port",
-		str(socketio_port),
-		stdout=subprocess.PIPE,
-		stderr=subprocess.STDOUT,
-		text=True,
-	)
+	proc, web_port, socketio_port = start_stack()
 	lines: list[str] = []
 	reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
 	reader.start()
