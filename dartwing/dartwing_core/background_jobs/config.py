@@ -44,8 +44,11 @@ SUBMITTER_ROOM_RECHECK_SECONDS = 1.0  # s, how long a "submitter may still hear"
 # Housekeeping
 RETENTION_DAYS = 30  # days finished jobs and their logs are kept
 PURGE_BATCH_SIZE = 500  # rows deleted per statement (keeps locks short)
-SWEEP_BATCH_SIZE = 200  # jobs examined per sweep pass
-MAX_DUE_BATCHES_PER_RUN = 25  # batches of due jobs (and of due schedules) per tick: 5,000 at most
+SWEEP_BATCH_SIZE = 200  # jobs (or organizations) per sweep batch, one short transaction each
+# s one sweep works through its backlog batch after batch before it stops (the next run goes on):
+# bounds how long a run holds a worker, while a backlog of thousands is cleared in one run (D31).
+SWEEP_BUDGET_SECONDS = 40
+MAX_DUE_BATCHES_PER_RUN = 25  # batches of due schedules per tick: 5,000 at most
 
 # Sweeps and bulk operations
 LOST_DISPATCH_GRACE_SECONDS = 10  # s a fresh dispatch gets to reach Redis before it counts as lost

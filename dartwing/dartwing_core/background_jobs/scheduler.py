@@ -1,13 +1,28 @@
-"""Scheduler sweeps (registered in hooks.py): retries, recovery, re-dispatch and retention; and, on every
-scheduler tick, the due work: jobs for later whose ``run_at`` has come, and recurring schedules.
+"""Scheduler sweeps (registered in hooks.py): on every scheduler tick the due work (jobs for later whose
+``run_at`` has come, recurring schedules) and, as a job of its own, the recovery (retries that are due,
+Running jobs whose heartbeat stopped, Queued jobs whose RQ job was lost); every minute the dispatch of
+waiting jobs of every organization; daily the retention.
 
-Contract: every sweep is idempotent, bounded per run (``SWEEP_BATCH_SIZE`` / ``PURGE_BATCH_SIZE``) and
-safe to run on two scheduler processes at once, because each job is moved only through the
-compare-and-set in ``state.transition`` (the second sweeper's change simply does not apply).
-Each sweep commits its own work; one failing sweep is logged and does not stop the others. What a
-moved job causes (its dispatch) follows from its status change (``state.ON_TRANSITION``).
+Contract:
+- Every sweep works through its whole backlog in one run, one bounded batch (``SWEEP_BATCH_SIZE``) per
+  short transaction, until a batch comes back short or its time budget (``SWEEP_BUDGET_SECONDS``) is
+  spent; what is left is the next run's. Batches follow a keyset (the sweep's time column, then the
+  name), so a job a sweep leaves where it is (its step failed, its RQ job is alive) is read once per run.
+- Safe on two scheduler processes at once: each job is moved only through the compare-and-set in
+  ``state.transition`` (the second sweeper's change simply does not apply). The retry, release and
+  stale-heartbeat sweeps read their batch with ``FOR UPDATE SKIP LOCKED``, so two sweepers split a
+  backlog instead of both working the same rows; the lost-dispatch sweep reads without locks (a lock
+  on a legitimately Queued row would hold up its worker's claim) and guards its change with the RQ
+  job id it found missing.
+- Each batch commits its own work; one failing sweep is logged and does not stop the others. What a
+  moved job causes (its dispatch) follows from its status change (``state.ON_TRANSITION``), after
+  the batch's commit.
+- The dispatch sweep walks every organization that has Pending jobs and may dispatch (Active, or gone:
+  dispatch dead-letters their jobs), in name order from where the last unfinished walk stopped;
+  Suspended organizations are never read, so they cannot crowd out active ones.
 """
 
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -27,12 +42,12 @@ _STATUSES = state.status_values(
 	scheduled=JobStatus.SCHEDULED,
 )
 LIVE_RQ_STATUSES = frozenset({"queued", "started", "deferred", "scheduled"})
+_DISPATCH_CURSOR = "dartwing:dispatch_sweep_after"  # cache key: the last organization of an unfinished walk
 
 
 def run_sweeps() -> None:
 	"""Cron entry point (every minute)."""
-	for sweep in (retry_due_jobs, recover_stale_jobs, requeue_lost_jobs, dispatch_waiting_jobs):
-		_run_isolated(sweep)
+	_run_isolated(dispatch_waiting_jobs)
 
 
 def run_due_work() -> None:
@@ -44,26 +59,22 @@ def run_due_work() -> None:
 		_run_isolated(sweep)
 
 
-def release_due_jobs(
-	batch_size: int = config.SWEEP_BATCH_SIZE, max_batches: int = config.MAX_DUE_BATCHES_PER_RUN
-) -> int:
-	"""Scheduled jobs whose ``run_at`` has come go to Pending (and so to dispatch), oldest first.
+def run_recovery() -> None:
+	"""Cron entry point of every scheduler tick, a job of its own beside ``run_due_work``: a recovery
+	backlog (a vendor outage's retries, a flushed Redis) never delays jobs for later."""
+	for sweep in (retry_due_jobs, recover_stale_jobs, requeue_lost_jobs):
+		_run_isolated(sweep)
 
-	Reads only the due range of the (status, run_at) index, one bounded batch at a time, each batch
-	its own transaction; jobs scheduled for later are never read. Two sweepers may read the same
-	batch: the compare-and-set lets one of them move each job."""
-	released = 0
-	for _batch in range(max_batches):
-		jobs = _select("j.status = %(scheduled)s AND j.run_at <= %(now)s", "j.run_at", batch_size)
-		for job in jobs:
-			if state.transition(
-				job, JobStatus.PENDING, message=_("Due: scheduled for {0}").format(job.run_at)
-			):
-				released += 1
-		frappe.db.commit()  # each batch's releases dispatch after this commit
-		if len(jobs) < batch_size:
-			break
-	return released
+
+class Budget:
+	"""A sweep run's time budget: batches go on until it is spent (monotonic clock)."""
+
+	def __init__(self, seconds: float | None = None) -> None:
+		seconds = config.SWEEP_BUDGET_SECONDS if seconds is None else seconds
+		self.deadline = time.monotonic() + seconds
+
+	def spent(self) -> bool:
+		return time.monotonic() >= self.deadline
 
 
 def _run_isolated(sweep: Callable[[], int]) -> None:
@@ -77,46 +88,123 @@ def _run_isolated(sweep: Callable[[], int]) -> None:
 		frappe.log_error(title=f"Job sweep {sweep.__name__} failed")
 
 
-def retry_due_jobs(limit: int = config.SWEEP_BATCH_SIZE) -> int:
-	"""Failed / Timed Out jobs whose ``next_retry_at`` has come go back to Pending, then dispatch."""
-	jobs = _select("j.status IN %(retry_waiting)s AND j.next_retry_at <= %(now)s", "j.next_retry_at", limit)
-	moved = 0
-	for job in jobs:
+def _work_through(
+	condition: str,
+	column: str,
+	step: Callable[[frappe._dict], bool],
+	*,
+	batch_size: int,
+	budget: Budget,
+	skip_locked: bool = True,
+	check_batch: Callable[[list[frappe._dict]], object] | None = None,
+	**values: object,
+) -> int:
+	"""Run ``step`` on every job matching ``condition``, ``column`` order then name, one batch per
+	transaction, until a batch comes back short or ``budget`` is spent; returns how many steps
+	reported a move. ``check_batch`` sees each batch before its steps (one Redis round trip for all)."""
+	moved, after = 0, None
+	while True:
+		frappe.db.commit()  # a fresh read view for this batch; the caller's work is its own
+		rows = _batch(condition, column, after, batch_size, skip_locked=skip_locked, **values)
+		if check_batch and rows:
+			check_batch(rows)
+		moved += sum(1 for row in rows if step(row))
+		frappe.db.commit()  # releases the batch's locks; its moved jobs dispatch now
+		if len(rows) < batch_size or budget.spent():
+			return moved
+		after = (rows[-1][column], rows[-1].name)
+
+
+def _batch(
+	condition: str,
+	column: str,
+	after: tuple | None,
+	batch_size: int,
+	*,
+	skip_locked: bool,
+	**values: object,
+) -> list[frappe._dict]:
+	keyset = ""
+	if after is not None:
+		keyset = f" AND (j.`{column}` > %(after_value)s OR (j.`{column}` = %(after_value)s AND j.name > %(after_name)s))"
+		values = {**values, "after_value": after[0], "after_name": after[1]}
+	return state.select(
+		condition + keyset,
+		{"now": now_datetime(), **_STATUSES, **values},
+		order_by=f"j.`{column}`, j.name",
+		limit=batch_size,
+		skip_locked=skip_locked,
+	)
+
+
+def release_due_jobs(batch_size: int = config.SWEEP_BATCH_SIZE, budget: Budget | None = None) -> int:
+	"""Scheduled jobs whose ``run_at`` has come go to Pending (and so to dispatch), oldest first.
+
+	Reads only the due range of the (status, run_at) index; jobs scheduled for later are never read."""
+
+	def release(job: frappe._dict) -> bool:
+		message = _("Due: scheduled for {0}").format(job.run_at)
+		return bool(state.transition(job, JobStatus.PENDING, message=message))
+
+	return _work_through(
+		"j.status = %(scheduled)s AND j.run_at <= %(now)s",
+		"run_at",
+		release,
+		batch_size=batch_size,
+		budget=budget or Budget(),
+	)
+
+
+def retry_due_jobs(batch_size: int = config.SWEEP_BATCH_SIZE, budget: Budget | None = None) -> int:
+	"""Failed / Timed Out jobs whose ``next_retry_at`` has come go back to Pending, then dispatch.
+	One walk per status keeps each batch a range read of the (status, next_retry_at) index."""
+
+	def retry(job: frappe._dict) -> bool:
 		attempt = int(job.retry_count or 0) + 1
 		message = _("Retry {0} of {1} is due").format(attempt, job.max_retries)
-		if state.transition(
-			job, JobStatus.PENDING, message=message, updates={"retry_count": attempt, "next_retry_at": None}
-		):
-			moved += 1
-	return moved
+		updates = {"retry_count": attempt, "next_retry_at": None}
+		return bool(state.transition(job, JobStatus.PENDING, message=message, updates=updates))
+
+	budget = budget or Budget()
+	return sum(
+		_work_through(
+			"j.status = %(status)s AND j.next_retry_at <= %(now)s",
+			"next_retry_at",
+			retry,
+			batch_size=batch_size,
+			budget=budget,
+			status=status,
+		)
+		for status in _STATUSES["retry_waiting"]
+	)
 
 
-def recover_stale_jobs(limit: int = config.SWEEP_BATCH_SIZE, stale_after: float | None = None) -> int:
-	"""Running jobs whose heartbeat stopped (worker killed, out of memory, machine lost) fail over."""
+def recover_stale_jobs(
+	batch_size: int = config.SWEEP_BATCH_SIZE, stale_after: float | None = None, budget: Budget | None = None
+) -> int:
+	"""Running jobs whose heartbeat stopped (worker killed, out of memory, machine lost) fail over.
+
+	The batch is read locked (``FOR UPDATE``), so each row is current when it is decided on: a
+	heartbeat or a cancel request that came since the threshold is seen."""
 	stale_after = stale_after or float(
 		frappe.conf.get("dartwing_stale_heartbeat_seconds") or config.STALE_HEARTBEAT_SECONDS
 	)
 	threshold = now_datetime() - timedelta(seconds=stale_after)
-	jobs = _select(
+
+	def recover(job: frappe._dict) -> bool:
+		if job.status != JobStatus.RUNNING.value or (job.heartbeat_at and job.heartbeat_at >= threshold):
+			return False
+		lost = WorkerLost(_("No heartbeat from worker {0} since {1}").format(job.worker, job.heartbeat_at))
+		return _isolated(lambda: outcome.record_failure(job, lost))
+
+	return _work_through(
 		"j.status = %(running)s AND j.heartbeat_at < %(threshold)s",
-		"j.heartbeat_at",
-		limit,
+		"heartbeat_at",
+		recover,
+		batch_size=batch_size,
+		budget=budget or Budget(),
 		threshold=threshold,
 	)
-	recovered = 0
-	for candidate in jobs:
-		# Decide on the locked, current row: a heartbeat or a cancel request may have come since.
-		job = state.load(candidate.name, for_update=True)
-		if (
-			not job
-			or job.status != JobStatus.RUNNING.value
-			or (job.heartbeat_at and job.heartbeat_at >= threshold)
-		):
-			continue
-		lost = WorkerLost(_("No heartbeat from worker {0} since {1}").format(job.worker, job.heartbeat_at))
-		if _isolated(lambda job=job, lost=lost: outcome.record_failure(job, lost)):
-			recovered += 1
-	return recovered
 
 
 def _isolated(step: Callable[[], None]) -> bool:
@@ -131,28 +219,85 @@ def _isolated(step: Callable[[], None]) -> bool:
 
 
 def requeue_lost_jobs(
-	limit: int = config.SWEEP_BATCH_SIZE, grace_seconds: float = config.LOST_DISPATCH_GRACE_SECONDS
+	batch_size: int = config.SWEEP_BATCH_SIZE,
+	grace_seconds: float = config.LOST_DISPATCH_GRACE_SECONDS,
+	budget: Budget | None = None,
 ) -> int:
-	"""Queued jobs whose RQ job vanished (Redis restarted or flushed, enqueue failed) are dispatched again."""
-	from frappe.utils.background_jobs import get_redis_conn
+	"""Queued jobs whose RQ job vanished (Redis restarted or flushed, enqueue failed) are dispatched again.
 
+	Each batch's RQ jobs are looked up in one Redis round trip; the change is guarded by the RQ job
+	id found missing, so a job dispatched again meanwhile (by the other sweeper) is left alone."""
 	threshold = now_datetime() - timedelta(seconds=grace_seconds)
-	jobs = _select(
-		"j.status = %(queued)s AND j.enqueued_at < %(threshold)s", "j.enqueued_at", limit, threshold=threshold
+	alive: set[str] = set()
+
+	def look_up(rows: list[frappe._dict]) -> None:
+		alive.clear()
+		alive.update(live_rq_jobs([row.rq_job_id for row in rows if row.rq_job_id]))
+
+	def requeue(job: frappe._dict) -> bool:
+		if job.rq_job_id in alive:
+			return False
+		message = _("Its RQ job was lost; dispatching again")
+		guard = {"rq_job_id": job.rq_job_id}
+		return bool(state.transition(job, JobStatus.PENDING, message=message, guard=guard))
+
+	return _work_through(
+		"j.status = %(queued)s AND j.enqueued_at < %(threshold)s",
+		"enqueued_at",
+		requeue,
+		batch_size=batch_size,
+		budget=budget or Budget(),
+		skip_locked=False,
+		check_batch=look_up,
+		threshold=threshold,
 	)
-	connection = get_redis_conn()
-	moved = 0
-	for job in jobs:
-		if _rq_job_alive(connection, job.rq_job_id):
-			continue
-		if state.transition(job, JobStatus.PENDING, message=_("Its RQ job was lost; dispatching again")):
-			moved += 1
-	return moved
 
 
-def dispatch_waiting_jobs(limit: int = config.SWEEP_BATCH_SIZE) -> int:
-	"""Pending jobs of every organization (reactivated, below its cap again, parents done) are dispatched."""
-	return sum(dispatcher.dispatch_now(org) for org in dispatcher.organizations_with_pending(limit))
+def live_rq_jobs(rq_job_ids: list[str]) -> set[str]:
+	"""Those of ``rq_job_ids`` whose RQ job is still queued, started, deferred or scheduled: one
+	pipelined read of each job's status field (what ``Job.get_status`` reads)."""
+	from frappe.utils.background_jobs import get_redis_conn
+	from rq.job import Job
+
+	if not rq_job_ids:
+		return set()
+	pipe = get_redis_conn().pipeline(transaction=False)
+	for rq_job_id in rq_job_ids:
+		pipe.hget(Job.key_for(rq_job_id), "status")
+	statuses = pipe.execute()
+	return {
+		rq_job_id
+		for rq_job_id, status in zip(rq_job_ids, statuses, strict=True)
+		if status and status.decode() in LIVE_RQ_STATUSES
+	}
+
+
+def dispatch_waiting_jobs(batch_size: int = config.SWEEP_BATCH_SIZE, budget: Budget | None = None) -> int:
+	"""Pending jobs of every organization (reactivated, below its cap again, parents done) are dispatched.
+
+	Walks the organizations that may dispatch in name order, a batch of names at a time, each
+	organization in its own transaction (``dispatcher.dispatch_now``). A walk the budget cuts short is
+	resumed after its last organization by the next run (then wraps around), so no organization
+	waits more than a walk however many there are."""
+	budget = budget or Budget()
+	start = frappe.cache.get_value(_DISPATCH_CURSOR) or ""
+	after, queued, wrapped = start, 0, not start
+	while True:
+		frappe.db.commit()  # a fresh view of which organizations have Pending jobs
+		organizations = dispatcher.organizations_with_pending(after=after, limit=batch_size)
+		if wrapped and start:
+			organizations = [org for org in organizations if org <= start]
+		for organization in organizations:
+			queued += dispatcher.dispatch_now(organization)
+			after = organization
+			if budget.spent():
+				frappe.cache.set_value(_DISPATCH_CURSOR, after)
+				return queued
+		if len(organizations) < batch_size:
+			if wrapped:
+				frappe.cache.delete_value(_DISPATCH_CURSOR)
+				return queued
+			after, wrapped = "", True  # resumed mid-walk: the organizations before the cursor come last
 
 
 def purge_old_jobs(days: int | None = None) -> int:
@@ -175,21 +320,3 @@ def purge_old_jobs(days: int | None = None) -> int:
 
 	JobExecutionLog.clear_old_logs(days)  # log rows left behind by jobs deleted some other way
 	return deleted
-
-
-def _select(condition: str, order_by: str, limit: int, **values: object) -> list[frappe._dict]:
-	return state.select(
-		condition, {"now": now_datetime(), **_STATUSES, **values}, order_by=order_by, limit=limit
-	)
-
-
-def _rq_job_alive(connection: object, rq_job_id: str | None) -> bool:
-	from rq.exceptions import NoSuchJobError
-	from rq.job import Job
-
-	if not rq_job_id:
-		return False
-	try:
-		return Job.fetch(rq_job_id, connection=connection).get_status(refresh=False) in LIVE_RQ_STATUSES
-	except NoSuchJobError:
-		return False
