@@ -112,7 +112,7 @@ def _work_through(
 		frappe.db.commit()  # releases the batch's locks; its moved jobs dispatch now
 		if len(rows) < batch_size or budget.spent():
 			return moved
-		after = (rows[-1][column], rows[-1].name)
+		after = (rows[-1].sweep_key, rows[-1].name)
 
 
 def _batch(
@@ -133,6 +133,7 @@ def _batch(
 		{"now": now_datetime(), **_STATUSES, **values},
 		order_by=f"j.`{column}`, j.name",
 		limit=batch_size,
+		extra_columns=(f"j.`{column}` AS sweep_key",),  # not every sweep's column is in the JobRow
 		skip_locked=skip_locked,
 	)
 
