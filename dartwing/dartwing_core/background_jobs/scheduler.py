@@ -55,7 +55,7 @@ def run_due_work() -> None:
 	finds it due on each tick): jobs for later, then recurring schedules."""
 	from dartwing.dartwing_core.background_jobs import schedules
 
-	for sweep in (release_due_jobs, schedules.submit_due_schedules):
+	for sweep in (release_due_jobs, schedules.submit_due_schedules, release_until_next_tick):
 		_run_isolated(sweep)
 
 
@@ -88,6 +88,53 @@ def _run_isolated(sweep: Callable[[], int]) -> None:
 		frappe.log_error(title=f"Job sweep {sweep.__name__} failed")
 
 
+_HELPED_SWEEPS = {
+	"release": "release_due_jobs",
+	"retry": "retry_due_jobs",
+	"stale": "recover_stale_jobs",
+	"lost": "requeue_lost_jobs",
+	"dispatch": "dispatch_waiting_jobs",
+}
+_HELPER = "dartwing_sweep_helper"  # flag: this run is a helper (it never calls helpers itself)
+
+
+def call_helpers(sweep: str, parts: int = 0) -> None:
+	"""Enqueue ``dartwing_sweep_helpers`` (site config, default ``SWEEP_HELPERS``) RQ jobs on the
+	``short`` queue that run the same sweep: the backlog is shared by as many workers (worker hosts)
+	as are free. One job id per (sweep, helper), deduplicated, so two schedulers never start more."""
+	if frappe.flags.get(_HELPER):
+		return
+	for helper in range(helper_count()):
+		frappe.enqueue(
+			f"{__name__}.help_sweep",
+			queue="short",
+			job_id=f"dartwing_sweep_helper::{sweep}::{helper}",
+			deduplicate=True,
+			sweep=sweep,
+			helper=helper,
+			parts=parts,
+		)
+
+
+def helper_count() -> int:
+	return max(0, int(frappe.conf.get("dartwing_sweep_helpers", config.SWEEP_HELPERS)))
+
+
+def help_sweep(sweep: str, helper: int = 0, parts: int = 0) -> None:
+	"""RQ job: one more worker on a sweep's backlog. The retry, release, stale and lost sweeps split it
+	by ``FOR UPDATE SKIP LOCKED``; the dispatch walk by organization (part ``helper + 1`` of ``parts``,
+	as the caller split it)."""
+	function = globals()[_HELPED_SWEEPS[sweep]]
+	frappe.flags[_HELPER] = True
+	try:
+		if sweep == "dispatch":
+			_run_isolated(lambda: dispatch_waiting_jobs(part=helper + 1, parts=parts))
+		else:
+			_run_isolated(function)
+	finally:
+		frappe.flags[_HELPER] = False
+
+
 def _work_through(
 	condition: str,
 	column: str,
@@ -95,17 +142,20 @@ def _work_through(
 	*,
 	batch_size: int,
 	budget: Budget,
-	skip_locked: bool = True,
 	check_batch: Callable[[list[frappe._dict]], object] | None = None,
+	helped: str = "",
 	**values: object,
 ) -> int:
 	"""Run ``step`` on every job matching ``condition``, ``column`` order then name, one batch per
 	transaction, until a batch comes back short or ``budget`` is spent; returns how many steps
-	reported a move. ``check_batch`` sees each batch before its steps (one Redis round trip for all)."""
+	reported a move. ``check_batch`` sees each batch before its steps (one Redis round trip for all).
+	``helped`` names the sweep for ``help_sweep`` when a first full batch calls helpers."""
 	moved, after = 0, None
 	while True:
 		frappe.db.commit()  # a fresh read view for this batch; the caller's work is its own
-		rows = _batch(condition, column, after, batch_size, skip_locked=skip_locked, **values)
+		rows = _batch(condition, column, after, batch_size, **values)
+		if after is None and len(rows) == batch_size and helped:
+			call_helpers(helped)  # a backlog beyond one batch: more workers share it (SKIP LOCKED)
 		if check_batch and rows:
 			check_batch(rows)
 		moved += sum(1 for row in rows if step(row))
@@ -120,8 +170,6 @@ def _batch(
 	column: str,
 	after: tuple | None,
 	batch_size: int,
-	*,
-	skip_locked: bool,
 	**values: object,
 ) -> list[frappe._dict]:
 	keyset = ""
@@ -134,7 +182,7 @@ def _batch(
 		order_by=f"j.`{column}`, j.name",
 		limit=batch_size,
 		extra_columns=(f"j.`{column}` AS sweep_key",),  # not every sweep's column is in the JobRow
-		skip_locked=skip_locked,
+		skip_locked=True,
 	)
 
 
@@ -153,7 +201,41 @@ def release_due_jobs(batch_size: int = config.SWEEP_BATCH_SIZE, budget: Budget |
 		release,
 		batch_size=batch_size,
 		budget=budget or Budget(),
+		helped="release",
 	)
+
+
+def release_until_next_tick() -> int:
+	"""Sub-tick precision, when the site asks for it (``dartwing_due_lookahead_seconds`` > 0): the due
+	sweep stays up to that long (never past the next tick, so that tick's sweep is not skipped as a
+	duplicate) and releases each job at its own ``run_at`` instead of with the next tick's batch.
+	The cost is a worker of the ``default`` queue waiting meanwhile (spec.md, "Jobs for later");
+	it returns at once when nothing is due inside the window."""
+	lookahead = min(_due_lookahead_seconds(), _tick_seconds() - config.DUE_LOOKAHEAD_TICK_MARGIN_SECONDS)
+	if lookahead <= 0:
+		return 0
+	horizon = now_datetime() + timedelta(seconds=lookahead)
+	released = 0
+	while True:
+		released += release_due_jobs()  # its commits give a fresh view: jobs submitted meanwhile are seen
+		next_at = frappe.db.sql(
+			"SELECT MIN(run_at) FROM `tabBackground Job` WHERE status = %(scheduled)s AND run_at > %(now)s",
+			{"now": now_datetime(), **_STATUSES},
+		)[0][0]
+		now = now_datetime()
+		if next_at is None or next_at > horizon:
+			return released
+		# wait for it, looking again at least every poll interval for a job submitted to come sooner
+		time.sleep(max(0.0, min((next_at - now).total_seconds(), config.DUE_LOOKAHEAD_POLL_SECONDS)))
+
+
+def _due_lookahead_seconds() -> float:
+	return float(frappe.conf.get("dartwing_due_lookahead_seconds") or 0)
+
+
+def _tick_seconds() -> float:
+	"""Frappe's scheduler tick (``frappe.utils.scheduler.get_scheduler_tick``: conf or 60 s)."""
+	return float(frappe.get_conf().get("scheduler_tick_interval") or 60)
 
 
 def retry_due_jobs(batch_size: int = config.SWEEP_BATCH_SIZE, budget: Budget | None = None) -> int:
@@ -174,6 +256,7 @@ def retry_due_jobs(batch_size: int = config.SWEEP_BATCH_SIZE, budget: Budget | N
 			retry,
 			batch_size=batch_size,
 			budget=budget,
+			helped="retry",
 			status=status,
 		)
 		for status in _STATUSES["retry_waiting"]
@@ -204,6 +287,7 @@ def recover_stale_jobs(
 		recover,
 		batch_size=batch_size,
 		budget=budget or Budget(),
+		helped="stale",
 		threshold=threshold,
 	)
 
@@ -227,7 +311,8 @@ def requeue_lost_jobs(
 	"""Queued jobs whose RQ job vanished (Redis restarted or flushed, enqueue failed) are dispatched again.
 
 	Each batch's RQ jobs are looked up in one Redis round trip; the change is guarded by the RQ job
-	id found missing, so a job dispatched again meanwhile (by the other sweeper) is left alone."""
+	id found missing, so a job dispatched again meanwhile is left alone. The batch's rows are locked
+	for its short transaction: a worker claiming one of them waits that long."""
 	threshold = now_datetime() - timedelta(seconds=grace_seconds)
 	alive: set[str] = set()
 
@@ -248,8 +333,8 @@ def requeue_lost_jobs(
 		requeue,
 		batch_size=batch_size,
 		budget=budget or Budget(),
-		skip_locked=False,
 		check_batch=look_up,
+		helped="lost",
 		threshold=threshold,
 	)
 
@@ -273,30 +358,54 @@ def live_rq_jobs(rq_job_ids: list[str]) -> set[str]:
 	}
 
 
-def dispatch_waiting_jobs(batch_size: int = config.SWEEP_BATCH_SIZE, budget: Budget | None = None) -> int:
+def dispatch_waiting_jobs(
+	batch_size: int = config.SWEEP_BATCH_SIZE,
+	budget: Budget | None = None,
+	part: int = 0,
+	parts: int = 0,
+) -> int:
 	"""Pending jobs of every organization (reactivated, below its cap again, parents done) are dispatched.
 
 	Walks the organizations that may dispatch in name order, a batch of names at a time, each
-	organization in its own transaction (``dispatcher.dispatch_now``). A walk the budget cuts short is
-	resumed after its last organization by the next run (then wraps around), so no organization
-	waits more than a walk however many there are."""
+	organization in its own transaction (``dispatcher.dispatch_now``). When there are more than one
+	batch of them, the walk is split by organization into ``1 + helpers`` parts and the helpers walk
+	the others in parallel. A walk the budget cuts short is resumed after its last organization by
+	the next run (then wraps around), so no organization waits more than a walk however many there are."""
 	budget = budget or Budget()
-	start = frappe.cache.get_value(_DISPATCH_CURSOR) or ""
+	parts = parts or _split_walk(batch_size)
+	return _walk(part, parts, batch_size, budget)
+
+
+def _split_walk(batch_size: int) -> int:
+	"""How many parts the walk has: one, or (more than a batch of organizations waiting) one per
+	helper too, whose jobs are enqueued here."""
+	if not helper_count() or len(dispatcher.organizations_with_pending(limit=batch_size)) < batch_size:
+		return 1
+	parts = helper_count() + 1
+	call_helpers("dispatch", parts)
+	return parts
+
+
+def _walk(part: int, parts: int, batch_size: int, budget: Budget) -> int:
+	cursor = f"{_DISPATCH_CURSOR}:{part}/{parts}"
+	start = frappe.cache.get_value(cursor) or ""
 	after, queued, wrapped = start, 0, not start
 	while True:
 		frappe.db.commit()  # a fresh view of which organizations have Pending jobs
-		organizations = dispatcher.organizations_with_pending(after=after, limit=batch_size)
+		organizations = dispatcher.organizations_with_pending(
+			after=after, limit=batch_size, part=part, parts=parts
+		)
 		if wrapped and start:
 			organizations = [org for org in organizations if org <= start]
 		for organization in organizations:
 			queued += dispatcher.dispatch_now(organization)
 			after = organization
 			if budget.spent():
-				frappe.cache.set_value(_DISPATCH_CURSOR, after)
+				frappe.cache.set_value(cursor, after)
 				return queued
 		if len(organizations) < batch_size:
 			if wrapped:
-				frappe.cache.delete_value(_DISPATCH_CURSOR)
+				frappe.cache.delete_value(cursor)
 				return queued
 			after, wrapped = "", True  # resumed mid-walk: the organizations before the cursor come last
 

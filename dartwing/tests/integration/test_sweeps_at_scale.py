@@ -74,13 +74,15 @@ def statuses(names: list[str]) -> dict[str, str]:
 	return dict(rows)
 
 
-def two_sweepers(sweep: Callable[[], int]) -> list[int]:
-	"""Run ``sweep`` on two threads at the same moment, each its own site context; their counts."""
+def two_sweepers(sweep: Callable[[], int], helpers: int = 0) -> list[int]:
+	"""Run ``sweep`` on two threads at the same moment, each its own site context; their counts.
+	``helpers``: the sweep helpers each may enqueue (0: the two sweepers work alone)."""
 	site, counts, errors, barrier = frappe.local.site, [], [], threading.Barrier(2)
 
 	def run() -> None:
 		frappe.init(site)
 		frappe.connect()
+		frappe.local.conf.dartwing_sweep_helpers = helpers
 		try:
 			barrier.wait()
 			counts.append(sweep())
@@ -107,11 +109,21 @@ def delete(names: list[str]) -> None:
 	frappe.db.commit()
 
 
+def without_helpers(case: WorkersTestCase) -> None:
+	"""This process's sweeps work alone (what one run does is then what the test sees at its end)."""
+	saved = frappe.local.conf.get("dartwing_sweep_helpers")
+	frappe.local.conf.dartwing_sweep_helpers = 0
+	case.addCleanup(frappe.local.conf.update, {"dartwing_sweep_helpers": saved})
+
+
 class TestBacklogsInOneRun(WorkersTestCase):
 	@classmethod
 	def set_up_data(cls):
 		cls.owner, cls.org = make_tenant("Owner")
 		cls.job_type = make_job_type(max_running_per_org=1000, max_queued_per_org=100_000)
+
+	def setUp(self):
+		without_helpers(self)
 
 	def tearDown(self):
 		frappe.db.rollback()
@@ -207,6 +219,21 @@ class TestBacklogsInOneRun(WorkersTestCase):
 		self.assertEqual(set(transitions(jobs, "Pending", "Queued").values()), {1})  # one new dispatch
 		self.assertEqual(set(transitions(jobs, "Queued", "Running").values()), {1})  # ran once
 
+	def test_helpers_on_real_workers_share_a_backlog_and_move_each_job_once(self):
+		frappe.local.conf.dartwing_sweep_helpers = 2
+		jobs = insert_jobs(
+			self.org,
+			self.job_type,
+			BATCH * 12,
+			"Failed",
+			next_retry_at=lambda i: LONG_AGO + timedelta(seconds=i),
+		)
+		self.addCleanup(delete, jobs)
+		scheduler.retry_due_jobs(batch_size=BATCH)  # a full first batch: two helper jobs on `short`
+		# the helpers' own batches may still be committing when this run ends: wait for the last
+		wait_until(lambda: 0 not in transitions(jobs, "Failed", "Pending").values(), timeout=60)
+		self.assertEqual(set(transitions(jobs, "Failed", "Pending").values()), {1})
+
 	def test_a_queued_job_whose_rq_job_is_alive_is_left_alone(self):
 		from frappe.utils.background_jobs import get_redis_conn
 		from rq.job import Job
@@ -246,6 +273,9 @@ class TestDispatchSweepAcrossOrganizations(WorkersTestCase):
 			make_org(f"0 Suspended {tag} {i:03d}", status="Suspended") for i in range(cls.SUSPENDED)
 		]
 		cls.active = [make_org(f"zz Active {tag} {i:02d}") for i in range(12)]
+
+	def setUp(self):
+		without_helpers(self)
 
 	def tearDown(self):
 		frappe.db.rollback()
@@ -289,8 +319,75 @@ class TestDispatchSweepAcrossOrganizations(WorkersTestCase):
 
 	def test_a_walk_cut_short_by_its_budget_resumes_after_its_last_organization(self):
 		self._waiting(self.active[:3], 1)
-		frappe.cache.set_value(scheduler._DISPATCH_CURSOR, self.active[0])
-		self.addCleanup(frappe.cache.delete_value, scheduler._DISPATCH_CURSOR)
+		cursor = f"{scheduler._DISPATCH_CURSOR}:0/1"
+		frappe.cache.set_value(cursor, self.active[0])
+		self.addCleanup(frappe.cache.delete_value, cursor)
 		scheduler.dispatch_waiting_jobs(batch_size=BATCH, budget=scheduler.Budget(0))
 		# one organization per spent budget: the one after the cursor, not the first in name order
-		self.assertEqual(frappe.cache.get_value(scheduler._DISPATCH_CURSOR), self.active[1])
+		self.assertEqual(frappe.cache.get_value(cursor), self.active[1])
+
+	def test_helpers_walk_disjoint_shares_and_every_organization_is_dispatched(self):
+		jobs = self._waiting(self.active, 1)
+		shares = [set(dispatcher.organizations_with_pending(limit=10_000, part=p, parts=3)) for p in range(3)]
+		self.assertFalse(shares[0] & shares[1] or shares[0] & shares[2] or shares[1] & shares[2])
+		self.assertTrue(set(self.active) <= shares[0] | shares[1] | shares[2])
+		frappe.local.conf.dartwing_sweep_helpers = 2
+		scheduler.dispatch_waiting_jobs(batch_size=3)  # 12 organizations: split in 3, two helper jobs
+		wait_until(lambda: 0 not in transitions(jobs, "Pending", "Queued").values(), timeout=60)
+		self.assertEqual(set(transitions(jobs, "Pending", "Queued").values()), {1})
+
+
+class TestSubTickRelease(WorkersTestCase):
+	"""``dartwing_due_lookahead_seconds``: the due sweep waits inside its tick and releases each job at
+	its own ``run_at``, never before it; a job due after the window is left to a later tick."""
+
+	@classmethod
+	def set_up_data(cls):
+		cls.owner, cls.org = make_tenant("Owner")
+		cls.job_type = make_job_type()
+
+	def setUp(self):
+		without_helpers(self)
+		conf = frappe.local.conf
+		saved = {key: conf.get(key) for key in ("dartwing_due_lookahead_seconds", "scheduler_tick_interval")}
+		conf.update(dartwing_due_lookahead_seconds=4, scheduler_tick_interval=5)
+		self.addCleanup(conf.update, saved)
+
+	def test_a_job_due_inside_the_window_is_released_at_its_run_at_and_not_before(self):
+		from dartwing.tests.engine_utils import submit_as, wait_for_status
+
+		soon = submit_as(
+			self.owner, self.job_type, self.org, {"i": 1}, run_at=now_datetime() + timedelta(seconds=1.5)
+		)
+		later = submit_as(
+			self.owner, self.job_type, self.org, {"i": 2}, run_at=now_datetime() + timedelta(seconds=60)
+		)
+		self.addCleanup(delete, [later])
+		self.assertGreaterEqual(scheduler.release_until_next_tick(), 1)
+		frappe.db.rollback()
+		run_at = frappe.db.get_value("Background Job", soon, "run_at")
+		released_at = frappe.db.get_value(
+			"Job Execution Log",
+			{"job": soon, "from_status": "Scheduled", "to_status": "Pending"},
+			"timestamp",
+		)
+		self.assertIsNotNone(released_at)  # released by the waiting sweep, no tick needed
+		self.assertGreaterEqual(released_at, run_at)  # never early
+		self.assertEqual(statuses([later]), {later: "Scheduled"})  # beyond the window: a later tick's
+		row = wait_for_status(soon, "Completed")
+		self.assertEqual(row.status, "Completed")
+
+	def test_without_the_setting_the_sweep_does_not_wait(self):
+		frappe.local.conf.dartwing_due_lookahead_seconds = 0
+		job = submit_as_later(self.owner, self.job_type, self.org, seconds=1.5)
+		self.addCleanup(delete, [job])
+		self.assertEqual(scheduler.release_until_next_tick(), 0)
+		self.assertEqual(statuses([job]), {job: "Scheduled"})
+
+
+def submit_as_later(user: str, job_type: str, org: str, seconds: float) -> str:
+	from dartwing.tests.engine_utils import submit_as
+
+	return submit_as(
+		user, job_type, org, {"later": seconds}, run_at=now_datetime() + timedelta(seconds=seconds)
+	)
