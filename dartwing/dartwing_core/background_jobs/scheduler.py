@@ -117,7 +117,8 @@ def call_helpers(sweep: str, parts: int = 0) -> None:
 
 
 def helper_count() -> int:
-	return max(0, int(frappe.conf.get("dartwing_sweep_helpers", config.SWEEP_HELPERS)))
+	configured = frappe.conf.get("dartwing_sweep_helpers")
+	return max(0, int(config.SWEEP_HELPERS if configured is None else configured))
 
 
 def help_sweep(sweep: str, helper: int = 0, parts: int = 0) -> None:
