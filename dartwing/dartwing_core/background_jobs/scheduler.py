@@ -14,6 +14,11 @@ Contract:
   backlog instead of both working the same rows; the lost-dispatch sweep reads without locks (a lock
   on a legitimately Queued row would hold up its worker's claim) and guards its change with the RQ
   job id it found missing.
+- A run whose first batch is full enqueues ``dartwing_sweep_helpers`` (``SWEEP_HELPERS``) helper RQ jobs
+  on ``short`` running the same sweep (deduplicated job ids; a helper calls none), so free workers
+  share a backlog: the row sweeps split it by SKIP LOCKED, the dispatch walk by organization hash.
+- With ``dartwing_due_lookahead_seconds`` set, the due sweep stays until just before the next tick and
+  releases each job at its own ``run_at`` (sub-tick precision, a ``default`` worker waiting meanwhile).
 - Each batch commits its own work; one failing sweep is logged and does not stop the others. What a
   moved job causes (its dispatch) follows from its status change (``state.ON_TRANSITION``), after
   the batch's commit.
