@@ -9,11 +9,10 @@ Contract:
   spent; what is left is the next run's. Batches follow a keyset (the sweep's time column, then the
   name), so a job a sweep leaves where it is (its step failed, its RQ job is alive) is read once per run.
 - Safe on two scheduler processes at once: each job is moved only through the compare-and-set in
-  ``state.transition`` (the second sweeper's change simply does not apply). The retry, release and
-  stale-heartbeat sweeps read their batch with ``FOR UPDATE SKIP LOCKED``, so two sweepers split a
-  backlog instead of both working the same rows; the lost-dispatch sweep reads without locks (a lock
-  on a legitimately Queued row would hold up its worker's claim) and guards its change with the RQ
-  job id it found missing.
+  ``state.transition`` (the second sweeper's change simply does not apply). Every sweep reads its
+  batch with ``FOR UPDATE SKIP LOCKED``, so two sweepers split a backlog instead of both working the
+  same rows (a worker claiming a row of a lost-dispatch batch waits for that batch's short
+  transaction); the lost-dispatch sweep also guards its change with the RQ job id it found missing.
 - A run whose first batch is full enqueues ``dartwing_sweep_helpers`` (``SWEEP_HELPERS``) helper RQ jobs
   on ``short`` running the same sweep (deduplicated job ids; a helper calls none), so free workers
   share a backlog: the row sweeps split it by SKIP LOCKED, the dispatch walk by organization hash.
