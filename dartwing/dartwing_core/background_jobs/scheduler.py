@@ -32,7 +32,7 @@ from datetime import timedelta
 
 import frappe
 from frappe import _
-from frappe.utils import now_datetime
+from frappe.utils import cint, now_datetime
 
 from dartwing.dartwing_core.background_jobs import config, dispatcher, outcome, state
 from dartwing.dartwing_core.background_jobs.errors import WorkerLost
@@ -239,8 +239,9 @@ def _due_lookahead_seconds() -> float:
 
 
 def _tick_seconds() -> float:
-	"""Frappe's scheduler tick (``frappe.utils.scheduler.get_scheduler_tick``: conf or 60 s)."""
-	return float(frappe.get_conf().get("scheduler_tick_interval") or 60)
+	"""Frappe's scheduler tick, read as ``frappe.utils.scheduler.get_scheduler_tick`` reads it (an
+	integer from ``scheduler_tick_interval``, else 60 s)."""
+	return float(cint(frappe.get_conf().get("scheduler_tick_interval")) or 60)
 
 
 def retry_due_jobs(batch_size: int = config.SWEEP_BATCH_SIZE, budget: Budget | None = None) -> int:
