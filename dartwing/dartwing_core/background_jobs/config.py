@@ -49,8 +49,9 @@ SWEEP_BATCH_SIZE = 200  # jobs (or organizations) per sweep batch, one short tra
 # bounds how long a run holds a worker, while a backlog of thousands is cleared in one run (D31).
 SWEEP_BUDGET_SECONDS = 40
 # RQ jobs (``short`` queue) a sweep enqueues to share a backlog beyond one batch with more workers;
-# site config ``dartwing_sweep_helpers`` overrides (0: the sweep works alone).
-SWEEP_HELPERS = 2
+# site config ``dartwing_sweep_helpers`` sets it. 0 (the sweep works alone): on a machine whose cores are
+# saturated, helpers were measured to add contention, not speed (benchmarks/README.md, D32).
+SWEEP_HELPERS = 0
 # Sub-tick release of jobs for later (site config ``dartwing_due_lookahead_seconds``, default 0: off):
 DUE_LOOKAHEAD_TICK_MARGIN_SECONDS = 1.0  # s the waiting due sweep ends before the next tick
 DUE_LOOKAHEAD_POLL_SECONDS = 0.5  # s between two looks for a job due sooner than the one waited for
