@@ -215,5 +215,49 @@ def main() -> dict:
 	return results
 
 
+def lookahead_only() -> dict:
+	"""``python -m benchmarks.scheduled_bench lookahead``: only the look-ahead lateness (``JOBS`` jobs, no far
+	jobs), written to ``results/scheduled_lookahead.json``."""
+	import frappe
+
+	from benchless.testing import site_config, spawn, start_workers, stop_process
+
+	benchmarks.connect()
+	(tenant,) = benchmarks.make_tenants(1)
+	job_type = benchmarks.make_job_type(
+		"dartwing.demo.demo_noop", rate_limit_count=0, max_running_per_org=MAX_RUNNING
+	)
+	results: dict = {
+		"jobs": JOBS,
+		"tick_s": TICK_SECONDS,
+		"lookahead_s": LOOKAHEAD_SECONDS,
+		"workers": WORKERS,
+	}
+	scheduler = spawn("scheduler", "--site", benchmarks.SITE, "--tick", str(TICK_SECONDS))
+	try:
+		with (
+			site_config(
+				benchmarks.SITE,
+				dartwing_due_lookahead_seconds=LOOKAHEAD_SECONDS,
+				scheduler_tick_interval=TICK_SECONDS,
+			),
+			start_workers(site=benchmarks.SITE, count=WORKERS),
+		):
+			warm_up(tenant, job_type)
+			results["lateness_lookahead"] = lateness(tenant, job_type, "late-ahead")
+	finally:
+		stop_process(scheduler)
+		frappe.db.rollback()
+		results["jobs_deleted"] = benchmarks.delete_job_type(job_type)
+	benchmarks.report(
+		f"{JOBS} jobs for later, tick {TICK_SECONDS} s, look-ahead {LOOKAHEAD_SECONDS} s",
+		[("lateness", results["lateness_lookahead"])],
+	)
+	print(f"  results: {benchmarks.write_result(NAME + '_lookahead', results)}")
+	return results
+
+
 if __name__ == "__main__":
-	main()
+	import sys
+
+	lookahead_only() if sys.argv[1:] == ["lookahead"] else main()

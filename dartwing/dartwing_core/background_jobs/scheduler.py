@@ -216,8 +216,11 @@ def release_until_next_tick() -> int:
 	duplicate) and releases each job at its own ``run_at`` instead of with the next tick's batch.
 	The cost is a worker of the ``default`` queue waiting meanwhile (spec.md, "Jobs for later");
 	it returns at once when nothing is due inside the window."""
-	lookahead = min(_due_lookahead_seconds(), _tick_seconds() - config.DUE_LOOKAHEAD_TICK_MARGIN_SECONDS)
-	if lookahead <= 0:
+	# The next tick comes one tick after this run's RQ job was enqueued, not after it started: a run
+	# that waited for a worker must end as much sooner, or that tick finds it running and skips it.
+	until_next_tick = _tick_seconds() - config.DUE_LOOKAHEAD_TICK_MARGIN_SECONDS - _seconds_since_enqueued()
+	lookahead = min(_due_lookahead_seconds(), until_next_tick)
+	if _due_lookahead_seconds() <= 0 or lookahead <= 0:
 		return 0
 	horizon = now_datetime() + timedelta(seconds=lookahead)
 	released = 0
@@ -232,6 +235,21 @@ def release_until_next_tick() -> int:
 			return released
 		# wait for it, looking again at least every poll interval for a job submitted to come sooner
 		time.sleep(max(0.0, min((next_at - now).total_seconds(), config.DUE_LOOKAHEAD_POLL_SECONDS)))
+
+
+def _seconds_since_enqueued() -> float:
+	"""How long ago the RQ job running this was enqueued (0 outside a worker)."""
+	from datetime import datetime, timezone
+
+	from rq import get_current_job
+
+	job = get_current_job()
+	enqueued_at = job.enqueued_at if job else None
+	if not enqueued_at:
+		return 0.0
+	if enqueued_at.tzinfo is None:  # RQ before 2.0 stores naive UTC
+		enqueued_at = enqueued_at.replace(tzinfo=timezone.utc)
+	return max(0.0, (datetime.now(timezone.utc) - enqueued_at).total_seconds())
 
 
 def _due_lookahead_seconds() -> float:
