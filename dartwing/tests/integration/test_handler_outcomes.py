@@ -135,8 +135,10 @@ class TestEditAndRetryDeadLetters(WorkersTestCase):
 	def snapshot(self, jobs: list[str]) -> list[tuple]:
 		frappe.db.rollback()
 		return [
-			tuple(frappe.db.get_value("Background Job", job, ["status", "parameters", "params_hash"]))
-			+ (len(history(job)),)
+			(
+				*frappe.db.get_value("Background Job", job, ["status", "parameters", "params_hash"]),
+				len(history(job)),
+			)
 			for job in jobs
 		]
 
