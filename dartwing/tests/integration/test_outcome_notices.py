@@ -150,7 +150,8 @@ class TestDeadLetterNotices(WorkersTestCase):
 		wait_for_status(on, "Dead Letter")
 		[email] = wait_until(lambda: emails_for([on]), timeout=20)
 		self.assertEqual(email.status, "Not Sent")
-		self.assertIn(f"Job {on} of type {other_type}", email.message)
+		# the subject names the job and its type (a long header may be folded at spaces: test the words)
+		self.assertTrue(on in email.message and other_type in email.message, email.message[:500])
 		addresses = set(
 			frappe.get_all(
 				"User", filters={"name": ["in", list(self.expected_users(self.org))]}, pluck="email"
