@@ -13,10 +13,11 @@ import sys
 from datetime import timedelta
 
 import frappe
+from frappe.tests.utils import FrappeTestCase, patch_hooks
 from frappe.utils import now_datetime
 from frappe.utils.background_jobs import get_redis_conn
 
-from dartwing.dartwing_core.background_jobs import engine, notifications, scheduler, state
+from dartwing.dartwing_core.background_jobs import engine, job_events, notifications, scheduler, state
 from dartwing.dartwing_core.background_jobs.transitions import JobStatus
 from dartwing.tests.engine_utils import (
 	WorkersTestCase,
@@ -24,6 +25,7 @@ from dartwing.tests.engine_utils import (
 	make_job_type,
 	make_tenant,
 	submit_as,
+	unique,
 	wait_for_status,
 )
 from dartwing.tests.utils import benchless_only, make_user, wait_until
@@ -279,3 +281,91 @@ class TestJobEventHooks(WorkersTestCase):
 		finally:
 			frappe.set_user("Administrator")
 		self.assertEqual(self.calls(job.name), ["own:on_cancel:Canceled"])
+
+
+# Hooks of the in-process test below (Frappe's patch_hooks, so it runs on a real bench as well).
+CALLS: list[str] = []
+_HERE = "dartwing.tests.integration.test_outcome_notices"
+
+
+def hook_own(event):
+	CALLS.append(f"own:{event.event}:{event.job}")
+
+
+def hook_any(event):
+	CALLS.append(f"any:{event.event}:{event.job}")
+
+
+def hook_explode(event):
+	frappe.db.set_value("Background Job", event.job, "progress_message", "written by a failing hook")
+	event["job"] = "changed by a hook"  # a hook gets a copy: the next one must not see this
+	raise RuntimeError("hook_explode fails on purpose")
+
+
+class TestJobEventsInProcess(FrappeTestCase):
+	"""The same rules without workers, with Frappe's ``patch_hooks``: the change is made and committed here."""
+
+	@classmethod
+	def setUpClass(cls):
+		super().setUpClass()
+		cls.owner, cls.org = make_tenant("Owner")
+		cls.job_type = make_job_type("dartwing.demo.demo_echo")
+		frappe.db.commit()
+
+	def setUp(self):
+		CALLS.clear()
+
+	def hooks(self) -> dict:
+		return {
+			job_events.HOOK: {
+				self.job_type: {
+					"on_cancel": [f"{_HERE}.hook_own", f"{_HERE}.hook_explode", f"{_HERE}.hook_own"]
+				},
+				"*": {"on_cancel": f"{_HERE}.hook_any", "on_success": [f"{_HERE}.no_such_function"]},
+				"other_type": {"on_cancel": [f"{_HERE}.hook_any"]},
+			}
+		}
+
+	def scheduled_job(self) -> str:
+		return submit_as(
+			self.owner,
+			self.job_type,
+			self.org,
+			{"n": unique("ev")},
+			run_at=now_datetime() + timedelta(days=1),
+		)
+
+	def test_hooks_run_after_commit_in_declared_order_each_isolated(self):
+		job = self.scheduled_job()
+		with patch_hooks(self.hooks()):
+			engine.cancel_job(job)
+			self.assertEqual(CALLS, [])  # nothing before the commit
+			frappe.db.commit()
+		self.assertEqual(CALLS, [f"own:on_cancel:{job}", f"own:on_cancel:{job}", f"any:on_cancel:{job}"])
+		row = fresh_row(job, ("status", "progress_message"))
+		self.assertEqual(row.status, "Canceled")
+		self.assertNotEqual(row.progress_message, "written by a failing hook")  # its write was rolled back
+		self.assertTrue(
+			frappe.db.exists(
+				"Error Log", {"reference_name": job, "method": ["like", "%hook_explode failed%"]}
+			)
+		)
+
+	def test_a_rolled_back_change_calls_no_hook(self):
+		job = self.scheduled_job()
+		with patch_hooks(self.hooks()):
+			engine.cancel_job(job)
+			frappe.db.rollback()
+		self.assertEqual(CALLS, [])
+		self.assertEqual(fresh_row(job).status, "Scheduled")
+
+	def test_declarations_of_the_wrong_shape_are_ignored(self):
+		declared = {
+			"t": {"on_success": "a.b", "on_cancel": [1, "c.d"]},
+			"*": ["x"],
+			"u": {"on_success": ["e.f"]},
+		}
+		self.assertEqual(job_events.hooks_for(declared, "t", "on_success"), ["a.b"])
+		self.assertEqual(job_events.hooks_for(declared, "t", "on_cancel"), ["c.d"])
+		self.assertEqual(job_events.hooks_for(declared, "t", "on_failure"), [])
+		self.assertEqual(job_events.hooks_for({}, "t", "on_success"), [])
