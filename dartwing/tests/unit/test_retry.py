@@ -11,8 +11,10 @@ import requests
 
 from dartwing.dartwing_core.background_jobs import config
 from dartwing.dartwing_core.background_jobs.errors import (
+	JobError,
 	JobTimedOut,
 	PermanentError,
+	Snooze,
 	TransientError,
 	WorkerLost,
 )
@@ -241,6 +243,14 @@ class TestRetryDecision(unittest.TestCase):
 			with self.subTest(bad=bad), self.assertRaises(ValueError):
 				TransientError("x", retry_after=bad)
 		self.assertEqual(TransientError("x", retry_after=config.MAX_RETRY_AFTER_SECONDS).retry_after, 86400)
+
+	def test_a_snooze_needs_a_finite_positive_bounded_number_of_seconds(self):
+		for bad in (0, -0.5, float("nan"), float("-inf"), config.MAX_SNOOZE_SECONDS + 1, False, None, "5"):
+			with self.subTest(bad=bad), self.assertRaises(ValueError):
+				Snooze(bad)
+		snooze = Snooze(2.5, "x" * 600)
+		self.assertEqual((snooze.seconds, len(snooze.reason)), (2.5, 500))
+		self.assertFalse(isinstance(snooze, JobError))  # a handler's `except JobError` never swallows it
 
 	def test_a_foreign_retry_after_attribute_is_bounded_or_ignored(self):
 		class VendorBusy(Exception):
