@@ -9,7 +9,8 @@ organization A, by an outsider (member of B only) and by a System Manager. For e
 - a member's or outsider's answer never holds the other organization's job (its id, unless the caller sent
   it, or the secret in its parameters);
 - a refused call (status >= 400) writes nothing: the Background Job, Job Execution Log and Background Job
-  Batch rows of both organizations are as many before as after.
+  Batch rows of both organizations are as many before as after, and the jobs' parameters and statuses are
+  unchanged (a dead-lettered job of A is there for ``retry_dead_letter_jobs`` with edited parameters).
 No workers run (submitted jobs stay waiting), so every row change comes from the request itself. Runs are
 reproducible (derandomized, no example database) and bounded to about a minute on two cores.
 """
@@ -64,7 +65,7 @@ ENDPOINTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 		("GET", "POST"),
 		("organization", "job_type", "error_type", "from_date", "to_date", "limit", "start"),
 	),
-	f"{JOBS}.retry_dead_letter_jobs": (("POST",), ("job_ids",)),
+	f"{JOBS}.retry_dead_letter_jobs": (("POST",), ("job_ids", "parameters")),
 	f"{JOBS}.delete_dead_letter_jobs": (("POST",), ("job_ids",)),
 	f"{JOBS}.get_job_metrics": (("GET", "POST"), ("organization", "hours", "from_date", "to_date")),
 	f"{JOBS}.prometheus_metrics": (("GET",), ("format",)),
@@ -92,6 +93,7 @@ def world() -> SimpleNamespace:
 	job_b = submit_as(users["outsider"], job_type, org_b, {"secret": secret})
 	batch_a = submit_batch_as(users["member"], job_type, org_a, [{"n": unique("ba")}])
 	batch_b = submit_batch_as(users["outsider"], job_type, org_b, [{"secret": secret, "batch": True}])
+	dead_a = dead_letter_as(users["member"], job_type, org_a)
 	frappe.db.commit()
 	tokens = {name: token_for(user) for name, user in users.items()}
 	return SimpleNamespace(
@@ -102,9 +104,20 @@ def world() -> SimpleNamespace:
 		job_b=job_b,
 		batch_a=batch_a,
 		batch_b=batch_b,
+		dead_a=dead_a,
 		secret=secret,
 		tokens=tokens,
 	)
+
+
+def dead_letter_as(user: str, job_type: str, org: str) -> str:
+	"""A job of ``org`` in the dead letter queue (no worker runs here: moved there by the one door)."""
+	from dartwing.dartwing_core.background_jobs import state
+
+	job = submit_as(user, job_type, org, {"n": unique("dead")})
+	state.transition(state.load(job, for_update=True), "Dead Letter", message="property test: dead letter")
+	frappe.db.commit()
+	return job
 
 
 def submit_batch_as(user: str, job_type: str, org: str, items: list[dict]) -> str:
@@ -234,7 +247,15 @@ def values_for(world: SimpleNamespace, param: str) -> st.SearchStrategy:
 	"""Arbitrary JSON, mixed with the real names that get a call past its first checks."""
 	real = {
 		"job_id": [world.job_a, world.job_b],
-		"job_ids": [[world.job_a], [world.job_b], [world.job_a, world.job_b], [world.job_a, {"x": 1}]],
+		"job_ids": [
+			[world.job_a],
+			[world.job_b],
+			[world.job_a, world.job_b],
+			[world.job_a, {"x": 1}],
+			[world.dead_a],
+			[world.dead_a, world.job_a],
+			[world.dead_a, "no-such-job"],
+		],
 		"depends_on": [[world.job_a], [world.job_b], [[world.job_a]], [{"a": 1}], ["x"] * 60],
 		"batch": [world.batch_a, world.batch_b],
 		"items": [[{"n": 1}], [{"n": 1}, "x"], [], [deep(40)], [{"x": float("nan")}], [1, 2], [{"x": 2**64}]],
@@ -300,17 +321,23 @@ def call(web: str, session: requests.Session, method: str, http: str, transport:
 	return session.post(url, data=fields, timeout=HTTP_TIMEOUT)
 
 
-def row_counts(world: SimpleNamespace) -> tuple[int, int, int]:
+def row_counts(world: SimpleNamespace) -> tuple[int, int, int, int]:
 	"""Rows of organizations A and B: a call can only write for an organization it names, and these are
-	the only real ones it knows (other suites' leftovers elsewhere cannot disturb the count)."""
+	the only real ones it knows (other suites' leftovers elsewhere cannot disturb the count); and a digest
+	of their jobs' statuses and parameters (an edit-and-retry changes rows without adding any)."""
 	frappe.db.rollback()  # read what the server committed
 	orgs = {"orgs": (world.org_a, world.org_b)}
+	digest = frappe.db.sql(
+		"""SELECT SUM(CRC32(CONCAT(name, status, IFNULL(parameters, ''))))
+		FROM `tabBackground Job` WHERE organization IN %(orgs)s""",
+		orgs,
+	)
 	jobs = frappe.db.sql("SELECT COUNT(*) FROM `tabBackground Job` WHERE organization IN %(orgs)s", orgs)
 	logs = frappe.db.sql("SELECT COUNT(*) FROM `tabJob Execution Log` WHERE organization IN %(orgs)s", orgs)
 	batches = frappe.db.sql(
 		"SELECT COUNT(*) FROM `tabBackground Job Batch` WHERE organization IN %(orgs)s", orgs
 	)
-	return int(jobs[0][0]), int(logs[0][0]), int(batches[0][0])
+	return int(jobs[0][0]), int(logs[0][0]), int(batches[0][0]), int(digest[0][0] or 0)
 
 
 def check_reply(
@@ -346,7 +373,9 @@ def baseline(world: SimpleNamespace, method: str) -> dict:
 		return {"batch": world.batch_a}
 	if name in ("get_job_status", "get_job_history", "cancel_job", "retry_job"):
 		return {"job_id": world.job_a}
-	if name in ("retry_dead_letter_jobs", "delete_dead_letter_jobs"):
+	if name == "retry_dead_letter_jobs":
+		return {"job_ids": [world.dead_a]}  # with drawn parameters: an edit-and-retry
+	if name == "delete_dead_letter_jobs":
 		return {"job_ids": [world.job_a]}
 	return {}
 

@@ -1042,6 +1042,48 @@ def _clear_meta_cache(doctype: str | None) -> None:
 		clear(doctype) if doctype else clear()
 
 
+def sendmail(
+	recipients: list[str] | str | None = None,
+	sender: str = "",
+	subject: str = "No Subject",
+	message: str = "No Message",
+	as_markdown: bool = False,
+	delayed: bool = True,
+	reference_doctype: str | None = None,
+	reference_name: str | None = None,
+	content: str | None = None,
+	doctype: str | None = None,
+	name: str | None = None,
+	cc: list[str] | str | None = None,
+	send_after: Any = None,
+	send_priority: int = 1,
+	now: bool | None = None,
+	**unsupported: Any,
+) -> Any:
+	"""Queue an email (an Email Queue row in the caller's transaction), as Frappe 15's ``sendmail`` with
+	``delayed=True``. benchless has no SMTP: sending now and the options dartwing never passes
+	(templates, attachments, …) raise NotImplementedError rather than being silently dropped."""
+	if now or not delayed:
+		raise NotImplementedError("benchless cannot send email now: it only queues Email Queue rows")
+	given = sorted(key for key, value in unsupported.items() if value not in (None, False, "", [], 0, 1))
+	if given or as_markdown:
+		raise NotImplementedError(f"benchless sendmail does not support {given or ['as_markdown']}")
+	from frappe.email.doctype.email_queue.email_queue import queue_email
+
+	to = recipients.replace(";", ",").split(",") if isinstance(recipients, str) else list(recipients or [])
+	return queue_email(
+		recipients=to,
+		cc=cc.split(",") if isinstance(cc, str) else list(cc or []),
+		sender=sender,
+		subject=subject,
+		message=content or message,
+		reference_doctype=doctype or reference_doctype,
+		reference_name=name or reference_name,
+		send_after=send_after,
+		send_priority=send_priority,
+	)
+
+
 def get_system_settings(key: str) -> Any:
 	"""System Settings value; benchless has no System Settings doctype, so Frappe's defaults apply."""
 	from frappe.utils.data import get_system_timezone

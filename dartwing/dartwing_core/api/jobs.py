@@ -187,10 +187,14 @@ def get_dead_letter_jobs(
 
 
 @frappe.whitelist(methods=["POST"])
-def retry_dead_letter_jobs(job_ids: list | str | None = None) -> dict[str, Any]:
-	"""System Manager: put dead-lettered jobs back to Pending with a fresh retry budget."""
+def retry_dead_letter_jobs(
+	job_ids: list | str | None = None, parameters: dict | str | None = None
+) -> dict[str, Any]:
+	"""System Manager: put dead-lettered jobs back to Pending with a fresh retry budget; with
+	``parameters``, all of them with those parameters (checked as a submission's; all or nothing)."""
 	_require(job_ids=job_ids)
-	return dead_letter.retry_dead_letters(_json_argument("job_ids", job_ids, list))
+	job_ids = _json_argument("job_ids", job_ids, list)
+	return dead_letter.retry_dead_letters(job_ids, _json_argument("parameters", parameters, dict))
 
 
 @frappe.whitelist(methods=["POST"])

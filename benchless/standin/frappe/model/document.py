@@ -442,7 +442,7 @@ class Document(BaseDocument):
 			value = self.get(df.fieldname)
 			if not value or not target:
 				continue
-			if not frappe.db.exists(target, value):
+			if not _link_exists(target, value):
 				invalid.append((df.get("label") or df.fieldname, value))
 		return invalid
 
@@ -623,3 +623,12 @@ def get_default_value(df) -> Any:
 	if fieldtype == "Date":
 		return getdate(default)
 	return default
+
+
+def _link_exists(doctype: str, name: str) -> bool:
+	"""A Link's target exists. DocTypes are rows of ``tabDocType`` in Frappe; here they are the apps' JSON."""
+	if doctype == "DocType":
+		from frappe.model.meta import get_doctype_index
+
+		return name in get_doctype_index()
+	return bool(frappe.db.exists(doctype, name))

@@ -31,6 +31,7 @@ DEFAULTS = {
 	"rate_limit_window_seconds": config.DEFAULT_RATE_LIMIT_WINDOW_SECONDS,
 	"max_queued_per_org": config.DEFAULT_MAX_QUEUED_PER_ORG,
 	"max_running_per_org": config.DEFAULT_MAX_RUNNING_PER_ORG,
+	"max_snoozes": config.DEFAULT_MAX_SNOOZES,
 }
 
 FLOAT_FIELDS = frozenset({"backoff_base_seconds", "backoff_factor", "backoff_max_seconds", "backoff_jitter"})
@@ -43,6 +44,7 @@ INT_BOUNDS = {
 	"rate_limit_count": (0, None),
 	"max_queued_per_org": (1, None),
 	"max_running_per_org": (1, None),
+	"max_snoozes": (0, config.MAX_SNOOZES_LIMIT),
 }
 
 QUEUE_OPTIONS = ("", *config.QUEUES)
@@ -70,6 +72,7 @@ class JobType(Document):
 		max_queued_per_org: DF.Int
 		max_retries: DF.Int
 		max_running_per_org: DF.Int
+		max_snoozes: DF.Int
 		queue: DF.Literal["", "short", "default", "long"]
 		rate_limit_count: DF.Int
 		rate_limit_window_seconds: DF.Int

@@ -49,6 +49,12 @@ class TestJobType(FrappeTestCase):
 	def test_retry_bounds(self):
 		self.assertRefused("between 0 and 25", max_retries=26)
 
+	def test_snooze_cap_bounds_default_and_zero(self):
+		self.assertRefused("Max Snoozes must be between 0 and 1000", max_snoozes=1001)
+		self.assertRefused("Max Snoozes must be between 0 and 1000", max_snoozes=-1)
+		self.assertEqual(new_job_type("default_snoozes").insert().max_snoozes, 20)
+		self.assertEqual(new_job_type("no_snoozes", max_snoozes=0).insert().max_snoozes, 0)
+
 	def test_rate_limit_window_over_24_hours_is_refused(self):
 		self.assertRefused("Rate limit window cannot exceed 24 hours", rate_limit_window_seconds=86401)
 		self.assertRefused("at least 1 second", rate_limit_window_seconds=-1)
