@@ -133,7 +133,9 @@ class TestWaitingFor(FrappeTestCase):
 		job = submit_as(self.user, job_type, self.org)
 		self.assertEqual(self.status(first), "Queued")
 		answer = self.assert_held_then_released(
-			job, "organization_cap", lambda: frappe.db.set_value("Background Job", first, "status", "Completed")
+			job,
+			"organization_cap",
+			lambda: frappe.db.set_value("Background Job", first, "status", "Completed"),
 		)
 		self.assertEqual((answer["used"], answer["cap"]), (1, 1))
 
