@@ -15,7 +15,7 @@ import frappe
 from frappe import _
 from frappe.model.document import Document
 
-from dartwing.dartwing_core.background_jobs import config, metrics, permissions
+from dartwing.dartwing_core.background_jobs import config, gates, metrics, permissions
 
 
 class BackgroundJob(Document):
@@ -83,6 +83,8 @@ class BackgroundJob(Document):
 		self.set_onload(
 			"can_manage", permissions.may_manage(self.organization, self.submitted_by or self.owner)
 		)
+		# why it has not started yet: the same answer as get_job_status (gates.waiting_for)
+		self.set_onload("waiting_for", gates.waiting_for(self.as_dict()))
 
 	def validate(self) -> None:
 		self.validate_parameters()
