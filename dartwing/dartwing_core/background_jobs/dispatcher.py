@@ -287,11 +287,17 @@ def _run_scheduled_types() -> None:
 
 def dispatch_job_type(job_type: str, limit: int = config.SWEEP_BATCH_SIZE) -> int:
 	"""Dispatch the organizations with Pending jobs of ``job_type``, fewest of its slots held first,
-	each for at most its share of the starts free now (the locked dispatch decides exactly)."""
+	each for at most its share of the starts free now (the locked dispatch decides exactly). Errors
+	are logged, never raised (it runs after commits, like ``dispatch_now``)."""
 	if gates.site_switch():
 		return 0
-	organizations = _organizations_waiting_for(job_type, limit)
-	free = _free_starts(job_type)
+	try:
+		organizations = _organizations_waiting_for(job_type, limit)
+		free = _free_starts(job_type)
+	except Exception:
+		frappe.db.rollback()
+		frappe.log_error(title=f"Dispatch failed for job type {job_type}")
+		return 0
 	queued = 0
 	for index, organization in enumerate(organizations):
 		if queued >= free:
