@@ -208,6 +208,19 @@ class TestPauseWithWorkers(WorkersTestCase):
 		pauses.resume_job_type(job_type)
 		frappe.db.commit()
 
+	def test_a_type_whose_handler_no_longer_imports_can_still_be_paused(self):
+		job_type = make_job_type()
+		frappe.db.set_value("Job Type", job_type, "handler", "dartwing.no_such_module.gone")
+		frappe.db.commit()
+		self.assertTrue(pauses.pause_job_type(job_type)["paused"])
+		frappe.db.commit()
+		self.assertEqual(
+			frappe.db.get_value("Job Type", job_type, ["paused", "paused_by"]), (1, "Administrator")
+		)
+		self.assertFalse(pauses.pause_job_type(job_type)["changed"], "pausing a paused type changes nothing")
+		self.assertTrue(pauses.resume_job_type(job_type)["changed"])
+		frappe.db.commit()
+
 	def test_only_a_system_manager_may_pause_or_resume(self):
 		job_type = make_job_type()
 		frappe.db.commit()
