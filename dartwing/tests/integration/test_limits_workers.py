@@ -27,6 +27,9 @@ from dartwing.tests.engine_utils import (
 from dartwing.tests.utils import wait_until
 
 
+SLACK_SECONDS = 0.25  # between a start taken in Redis and its log row (unlimited: 4 starts in ~0.2 s)
+
+
 def max_overlap(intervals: list[tuple]) -> int:
 	"""The most intervals open at one instant (an end at the same instant as a start closes first)."""
 	events = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
@@ -143,10 +146,15 @@ class TestStartRateAcrossTwoHosts(FrappeTestCase):
 		self.assertEqual(len(starts), len(jobs), "each job started once")
 		for first, later in zip(starts, starts[self.LIMIT :], strict=False):
 			gap = (later - first).total_seconds()
-			# the window is counted on Redis's clock just before the log row's own: 50 ms of slack
-			self.assertGreaterEqual(gap, self.WINDOW - 0.05, f"{self.LIMIT + 1} starts within {gap}s")
+			# A start is taken on Redis's clock, then the log row is written (its own time) after the
+			# dispatch's earlier jobs of the same loop: a loaded machine delays some rows more than others.
+			self.assertGreaterEqual(
+				gap, self.WINDOW - SLACK_SECONDS, f"{self.LIMIT + 1} starts within {gap}s"
+			)
 		spread = (starts[-1] - starts[0]).total_seconds()
-		self.assertGreaterEqual(spread, 3 * self.WINDOW - 0.05, "ten starts at 3 per 2 s span three windows")
+		self.assertGreaterEqual(
+			spread, 3 * self.WINDOW - SLACK_SECONDS, "ten starts at 3 per 2 s span three windows"
+		)
 
 
 class TestPauseWithWorkers(WorkersTestCase):
