@@ -26,7 +26,6 @@ from dartwing.tests.engine_utils import (
 )
 from dartwing.tests.utils import wait_until
 
-
 SLACK_SECONDS = 0.25  # between a start taken in Redis and its log row (unlimited: 4 starts in ~0.2 s)
 
 
