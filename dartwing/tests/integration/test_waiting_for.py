@@ -113,6 +113,21 @@ class TestWaitingFor(FrappeTestCase):
 		self.assertEqual(answer["paused_by"], "Administrator")
 		self.assertTrue(answer["paused_at"])
 
+	def test_a_scheduled_job_of_a_paused_type_comes_due_waits_and_runs_after_resume(self):
+		from dartwing.dartwing_core.background_jobs import scheduler
+
+		job_type = make_job_type()
+		job = submit_as(self.user, job_type, self.org, run_at=now_datetime() + timedelta(hours=1))
+		pauses.pause_job_type(job_type)
+		frappe.db.set_value("Background Job", job, "run_at", now_datetime() - timedelta(seconds=1))
+		frappe.db.commit()
+		scheduler.release_due_jobs()  # the tick's sweep: due, so Pending; paused, so not dispatched
+		self.assertEqual(self.status(job), "Pending")
+		self.assertEqual(self.gate(job)["gate"], "job_type_paused")
+		pauses.resume_job_type(job_type)
+		frappe.db.commit()  # the resume dispatches the type's waiting jobs after this commit
+		self.assertEqual(self.status(job), "Queued")
+
 	def test_parents_not_done_are_named(self):
 		job_type = make_job_type()
 		parent = submit_as(self.user, job_type, self.org, run_at=now_datetime() + timedelta(hours=1))
