@@ -19,6 +19,7 @@ from dartwing.dartwing_core.background_jobs import (
 	config,
 	dead_letter,
 	engine,
+	pauses,
 	queries,
 	schedules,
 )
@@ -202,6 +203,18 @@ def delete_dead_letter_jobs(job_ids: list | str | None = None) -> dict[str, Any]
 	"""System Manager: delete dead-lettered jobs and their logs."""
 	_require(job_ids=job_ids)
 	return dead_letter.delete_dead_letters(_json_argument("job_ids", job_ids, list))
+
+
+@frappe.whitelist(methods=["POST"])
+def pause_job_type(job_type: str | None = None) -> dict[str, Any]:
+	"""System Manager: stop every start of a Job Type (running jobs finish, waiting ones wait)."""
+	return pauses.pause_job_type(job_type)
+
+
+@frappe.whitelist(methods=["POST"])
+def resume_job_type(job_type: str | None = None) -> dict[str, Any]:
+	"""System Manager: lift a Job Type's pause; its waiting jobs are dispatched at once."""
+	return pauses.resume_job_type(job_type)
 
 
 def _require(**values: Any) -> None:

@@ -40,6 +40,10 @@ DEFAULT_RATE_LIMIT_WINDOW_SECONDS = 60  # s
 MAX_RATE_LIMIT_WINDOW_SECONDS = 86400  # s, a window over 24 h is refused
 DEFAULT_MAX_QUEUED_PER_ORG = 1000  # jobs Pending + Queued per organization and type
 DEFAULT_MAX_RUNNING_PER_ORG = 4  # jobs Queued + Running per organization (fair dispatch)
+MAX_RUNNING_GLOBAL_LIMIT = 100_000  # upper bound of a Job Type's cap on Queued + Running, all organizations
+MAX_RATE_LIMIT_STARTS = 100_000  # upper bound of a Job Type's starts per start window
+DEFAULT_START_RATE_WINDOW_SECONDS = 60  # s, a Job Type's start window when it sets a start rate
+MAX_START_RATE_WINDOW_SECONDS = 86400  # s, a start window over 24 h is refused
 MAX_PARAMETERS_BYTES = 256 * 1024  # bytes of JSON parameters per job
 
 # Workers

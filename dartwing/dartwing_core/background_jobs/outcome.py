@@ -48,7 +48,7 @@ def job_type_settings(job_type: str) -> frappe._dict | None:
 	"""What running and recording a job of the type need: its handler, permission and retry policy."""
 	rows = frappe.db.sql(
 		"""SELECT name, handler, required_permission, max_retries, backoff_base_seconds, backoff_factor,
-			backoff_max_seconds, backoff_jitter, unknown_error_policy, max_snoozes
+			backoff_max_seconds, backoff_jitter, unknown_error_policy, max_snoozes, paused
 		FROM `tabJob Type` WHERE name = %(name)s""",
 		{"name": job_type},
 		as_dict=True,

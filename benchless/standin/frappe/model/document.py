@@ -588,6 +588,20 @@ class Document(BaseDocument):
 			raise NotFound(f"Method {method_name} not found")
 		frappe.is_whitelisted(getattr(method, "__func__", method))
 
+	def add_comment(self, comment_type="Comment", text=None, comment_email=None, comment_by=None):
+		"""Insert a Comment on this document's timeline (Frappe 15: whitelisted, ignore_permissions)."""
+		return frappe.get_doc(
+			{
+				"doctype": "Comment",
+				"comment_type": comment_type,
+				"comment_email": comment_email or frappe.session.user,
+				"comment_by": comment_by,
+				"reference_doctype": self.doctype,
+				"reference_name": self.name,
+				"content": text or comment_type,
+			}
+		).insert(ignore_permissions=True)
+
 	def log_error(self, title=None, message=None):
 		return frappe.log_error(
 			title=title, message=message, reference_doctype=self.doctype, reference_name=self.name

@@ -12,6 +12,7 @@
 //   (joined on refresh, left on on_hide or when another job is loaded). job_progress moves the bar and
 //   the stored progress in frm.doc, so the status pill ("Running n%") moves with it; job_status_changed
 //   sets the status and reloads the document, once per event (an event arrives once per room).
+// - A job that has not started says why (the headline: waiting_for from the controller's onload).
 // - Details (parameters, result, error, traceback) and the execution history (dartwing.jobs.get_job_history,
 //   times in the user's time zone) are read-only dashboard sections.
 const SEEN_EVENTS_MAX = 200; // status events remembered to apply each once
@@ -36,6 +37,7 @@ frappe.ui.form.on("Background Job", {
 		}
 		join_job_room(frm);
 		add_action_buttons(frm);
+		show_waiting_for(frm);
 		show_live_progress(frm);
 		render_details(frm);
 		render_history(frm);
@@ -209,6 +211,15 @@ function call_and_reload(frm, method, message) {
 }
 
 // ---------------------------------------------------------------- dashboard sections
+
+// Why the job has not started yet: gates.waiting_for, sent by the controller's onload (the same answer
+// as dartwing.jobs.get_job_status).
+function show_waiting_for(frm) {
+	const waiting = (frm.doc.__onload || {}).waiting_for;
+	if (waiting) {
+		frm.dashboard.set_headline_alert(frappe.utils.escape_html(__("Waiting: {0}", [waiting.message])), "orange");
+	}
+}
 
 function show_live_progress(frm) {
 	const status = frm.doc.status;

@@ -16,7 +16,7 @@ import frappe
 from frappe import _
 from frappe.model.document import Document
 
-from dartwing.dartwing_core.background_jobs import config, metrics, permissions
+from dartwing.dartwing_core.background_jobs import config, gates, metrics, permissions
 
 
 class BackgroundJob(Document):
@@ -86,6 +86,8 @@ class BackgroundJob(Document):
 		)
 		# Edit and Retry of a dead letter is the dead letter queue's admins' (dead_letter.py checks again)
 		self.set_onload("can_repair", permissions.is_unrestricted())
+		# why it has not started yet: the same answer as get_job_status (gates.waiting_for)
+		self.set_onload("waiting_for", gates.waiting_for(self.as_dict()))
 
 	def validate(self) -> None:
 		self.validate_parameters()

@@ -66,6 +66,32 @@ class TestJobType(FrappeTestCase):
 		self.assertRefused("at least 1", max_running_per_org=-1)
 		self.assertRefused("at least 1", max_queued_per_org=-3)
 
+	def test_global_cap_and_start_rate_are_bounded(self):
+		self.assertRefused(
+			"Max Running (all organizations) must be between 0 and 100000", max_running_global=-1
+		)
+		self.assertRefused("Max Running (all organizations) must be between", max_running_global=100_001)
+		self.assertRefused("Start Rate Limit must be between 0 and 100000", rate_limit_starts=-5)
+		self.assertRefused(
+			"Start Rate Window (seconds) must be between 1 and 86400", rate_limit_starts_window_seconds=0
+		)
+		self.assertRefused(
+			"Start Rate Window (seconds) must be between", rate_limit_starts_window_seconds=86_401
+		)
+		self.assertFalse(frappe.db.exists("Job Type", "test_job_type"))
+
+	def test_no_global_cap_and_no_start_rate_by_default(self):
+		job_type = new_job_type("limits_defaults").insert()
+		self.assertEqual(
+			(
+				job_type.max_running_global,
+				job_type.rate_limit_starts,
+				job_type.rate_limit_starts_window_seconds,
+			),
+			(0, 0, 60),
+		)
+		self.assertEqual(job_type.paused, 0)
+
 	def test_backoff_rules(self):
 		self.assertRefused("factor must be at least 1", backoff_factor=0.5)
 		self.assertRefused("jitter must be between 0 and 1", backoff_jitter=1.5)
