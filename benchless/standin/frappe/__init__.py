@@ -889,11 +889,46 @@ def is_whitelisted(method: Callable) -> None:
 				form_dict[key] = escape_html(value)
 
 
+def connect_replica() -> bool:
+	"""Swap ``local.db`` for a connection to ``replica_host`` (``frappe.connect_replica``); False when
+	this context already reads from the replica."""
+	from frappe.database import get_db
+
+	if local and hasattr(local, "replica_db") and hasattr(local, "primary_db"):
+		return False
+	user, password = local.conf.db_name, local.conf.db_password
+	if local.conf.different_credentials_for_replica:
+		user, password = local.conf.replica_db_name, local.conf.replica_db_password
+	local.replica_db = get_db(
+		host=local.conf.replica_host,
+		port=local.conf.replica_db_port,
+		user=user,
+		password=password,
+		cur_db_name=local.conf.db_name,
+	)
+	local.primary_db = local.db
+	local.db = local.replica_db
+	return True
+
+
 def read_only() -> Callable:
-	"""Decorator factory; benchless has no replica, so the function runs on the primary."""
+	"""``frappe.read_only``: with ``read_from_replica`` in the site config the function reads through a
+	replica connection (nested calls keep it), and the primary is put back afterwards. As in Frappe, the
+	switch happens once per context (``local``): ``replica_db`` stays set, so a second call in the same
+	request or job reads from the primary."""
 
 	def innfn(fn: Callable) -> Callable:
-		return fn
+		@functools.wraps(fn)
+		def wrapper_fn(*args: Any, **kwargs: Any) -> Any:
+			switched = bool(conf.read_from_replica) and connect_replica()
+			try:
+				return fn(*args, **get_newargs(fn, kwargs))
+			finally:
+				if switched and local and hasattr(local, "primary_db"):
+					local.db.close()
+					local.db = local.primary_db
+
+		return wrapper_fn
 
 	return innfn
 
