@@ -29,7 +29,7 @@ from dartwing.tests.utils import ON_BENCHLESS, make_member, make_org, make_user,
 WORKER_QUEUES = "short,default,long"  # what bench's Procfile worker serves (Frappe's standard queues)
 WORKER_START_TIMEOUT = 60  # s for a Frappe worker process to register with RQ
 WORKER_STOP_GRACE = 10  # s after SIGTERM (RQ's warm shutdown) before the process group is killed
-LEFTOVER_TIMEOUT = 60  # s for a class's canceled Running jobs to stop at their next checkpoint
+LEFTOVER_TIMEOUT = 60  # s for canceled Running jobs to stop at their next checkpoint
 
 
 def unique(prefix: str) -> str:
@@ -180,30 +180,35 @@ def _stop(proc: subprocess.Popen) -> None:
 		worker.register_death()
 
 
-def end_unfinished_jobs(since: datetime, timeout: float = LEFTOVER_TIMEOUT) -> list[str]:
-	"""Cancel every job created since ``since`` that has not ended, as a System Manager would, and wait
-	until none of them still runs (a Running one stops at its next checkpoint). Returns their names."""
+def end_unfinished_jobs(since: datetime | None = None, wait: bool = True) -> list[str]:
+	"""Cancel every job (created since ``since``, if given) that has not ended, as a System Manager
+	would; with ``wait``, wait until none of them still runs (a Running one stops at its next
+	checkpoint, so only wait where workers run). Returns their names."""
 	from dartwing.dartwing_core.background_jobs import engine
 
 	frappe.db.rollback()
-	names = frappe.get_all(
-		"Background Job",
-		filters={"creation": [">=", since], "status": ["in", [status.value for status in CANCELABLE]]},
-		pluck="name",
-	)
-	for name in names:
-		try:
-			engine.cancel_job(name)
-			frappe.db.commit()
-		except frappe.ValidationError:  # it ended meanwhile
-			frappe.db.rollback()
-	if names:
+	filters: dict[str, Any] = {"status": ["in", [status.value for status in CANCELABLE]]}
+	if since is not None:
+		filters["creation"] = [">=", since]
+	names = frappe.get_all("Background Job", filters=filters, pluck="name")
+	user = frappe.session.user
+	frappe.set_user("Administrator")
+	try:
+		for name in names:
+			try:
+				engine.cancel_job(name)
+				frappe.db.commit()
+			except frappe.ValidationError:  # it ended meanwhile
+				frappe.db.rollback()
+	finally:
+		frappe.set_user(user)
+	if names and wait:
 		wait_until(
 			lambda: frappe.db.rollback()
 			or not frappe.db.count(
 				"Background Job", {"name": ["in", names], "status": JobStatus.RUNNING.value}
 			),
-			timeout=timeout,
+			timeout=LEFTOVER_TIMEOUT,
 			interval=0.2,
 		)
 	return names
@@ -223,15 +228,17 @@ def submit_as(user: str, job_type: str, org: str, parameters: dict | None = None
 
 
 class WorkersTestCase(FrappeTestCase):
-	"""Tests that need real worker processes: ``set_up_data`` runs first and is committed, then the
-	workers start. When the class ends, the jobs it left unfinished are canceled (and waited for), then
-	its workers stop."""
+	"""Tests that need real worker processes. Jobs earlier classes left unfinished are canceled, then
+	``set_up_data`` runs and is committed, then the workers start. When the class ends, the jobs it left
+	unfinished are canceled (and waited for), then its workers stop."""
 
 	worker_count = 2
 
 	@classmethod
 	def setUpClass(cls) -> None:
 		super().setUpClass()
+		# what earlier classes left unfinished would run ahead of this class's jobs (FIFO queues)
+		end_unfinished_jobs(wait=False)
 		cls._started_at = now_datetime()
 		cls.set_up_data()
 		frappe.db.commit()
@@ -245,7 +252,6 @@ class WorkersTestCase(FrappeTestCase):
 	@classmethod
 	def tearDownClass(cls) -> None:
 		try:
-			frappe.set_user("Administrator")
 			end_unfinished_jobs(cls._started_at)
 		finally:
 			cls._workers.__exit__(None, None, None)
