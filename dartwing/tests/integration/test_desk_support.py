@@ -159,6 +159,15 @@ class TestDeadLetterReport(FrappeTestCase):
 		self.assertEqual([f for f in fields[2:] if not meta.has_field(f)], [])
 		self.assertEqual(settings["filters"], [["Background Job", "status", "=", "Dead Letter", False]])
 
+	def test_exception_text_is_stored_in_fields_the_desk_shows_escaped(self):
+		# The engine writes these with SQL (no Document sanitizing). Frappe's Data/Text formatters render
+		# a value as HTML: "<object object at 0x…>" in an error message swallowed the report's row (and
+		# any markup in an exception reached the page). Code is shown escaped and never sanitized away.
+		meta = frappe.get_meta("Background Job")
+		for fieldname in ("error_message", "error_traceback"):
+			with self.subTest(fieldname=fieldname):
+				self.assertEqual(meta.get_field(fieldname).fieldtype, "Code")
+
 	@unittest.skipIf(ON_BENCHLESS, "benchless syncs no Report documents")
 	def test_the_installed_report_is_the_one_the_app_ships(self):
 		installed = frappe.db.get_value("Report", "Dead Letter Jobs", ["report_type", "json"], as_dict=True)
