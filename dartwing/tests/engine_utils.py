@@ -1,20 +1,35 @@
 """Helpers for engine tests that run real workers: unique tenants and job types, committed data,
 and polling that reads fresh rows.
 
-On benchless the workers are started by the tests; on a real bench they are the bench's own (``bench start``
-must run). Tests with workers must commit (workers are other processes), so every tenant and job type made
-here has a unique name and is left behind in the test database like any other test record.
+Every class with workers starts its own: on benchless, benchless's workers; on a real bench, Frappe's own
+``bench worker`` processes, because the bench runs one worker for all queues (bench's Procfile), which the
+scheduler or an earlier class may keep busy, and some tests need two jobs running at once. A class ends
+what it left unfinished (cancels it and waits until nothing of it runs), so the next class starts with idle
+workers and no backlog. Tests with workers must commit (workers are other processes), so every tenant and
+job type made here has a unique name and is left behind in the test database like any other test record.
 """
 
 import contextlib
+import os
+import signal
+import subprocess
+import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
 from typing import Any
 
 import frappe
 from frappe.tests.utils import FrappeTestCase
+from frappe.utils import now_datetime
 
-from dartwing.tests.utils import ON_BENCHLESS, make_member, make_org, make_user
+from dartwing.dartwing_core.background_jobs.transitions import CANCELABLE, JobStatus
+from dartwing.tests.utils import ON_BENCHLESS, make_member, make_org, make_user, wait_until
+
+WORKER_QUEUES = "short,default,long"  # what bench's Procfile worker serves (Frappe's standard queues)
+WORKER_START_TIMEOUT = 60  # s for a Frappe worker process to register with RQ
+WORKER_STOP_GRACE = 10  # s after SIGTERM (RQ's warm shutdown) before the process group is killed
+LEFTOVER_TIMEOUT = 60  # s for canceled Running jobs to stop at their next checkpoint
 
 
 def unique(prefix: str) -> str:
@@ -92,22 +107,111 @@ def as_user(user: str) -> None:
 
 
 def running_workers(count: int = 2) -> contextlib.AbstractContextManager:
-	"""Real RQ workers for the test site. On benchless, ``count`` workers are started here; on a real
-	bench the bench's own workers serve the tests (``bench start`` must run), which is checked."""
+	"""``count`` real RQ worker processes for the test site, idle when the block starts, stopped when it
+	ends: benchless's workers on benchless, Frappe's own ``bench worker`` processes on a real bench."""
 	if ON_BENCHLESS:
 		from benchless.testing import start_workers
 
 		return start_workers(site=frappe.local.site, count=count)
-	_require_bench_workers()
-	return contextlib.nullcontext()
+	return frappe_workers(count)
 
 
-def _require_bench_workers() -> None:
+@contextlib.contextmanager
+def frappe_workers(count: int) -> Iterator[list[subprocess.Popen]]:
+	"""Start ``count`` workers with the command bench's Procfile runs (``bench worker``: Frappe's CLI,
+	from the bench's sites directory, this interpreter); each in its own process group, so its work
+	horses stop with it."""
+	sites = os.path.join(frappe.utils.get_bench_path(), "sites")
+	command = [
+		sys.executable,
+		"-m",
+		"frappe.utils.bench_helper",
+		"frappe",
+		"worker",
+		"--queue",
+		WORKER_QUEUES,
+	]
+	procs: list[subprocess.Popen] = []
+	try:
+		for _ in range(count):
+			procs.append(
+				subprocess.Popen(
+					command,
+					cwd=sites,
+					stdin=subprocess.DEVNULL,
+					stdout=subprocess.DEVNULL,
+					start_new_session=True,
+				)
+			)
+		wait_until(lambda: _registered(procs), timeout=WORKER_START_TIMEOUT, interval=0.2)
+		yield procs
+	finally:
+		for proc in procs:
+			_stop(proc)
+
+
+def _rq_workers() -> dict[int, Any]:
 	from frappe.utils.background_jobs import get_redis_conn
 	from rq import Worker
 
-	if not Worker.all(connection=get_redis_conn()):
-		raise RuntimeError("no RQ worker is running for this bench: start `bench start` before the tests")
+	return {worker.pid: worker for worker in Worker.all(connection=get_redis_conn())}
+
+
+def _registered(procs: list[subprocess.Popen]) -> bool:
+	for proc in procs:
+		if proc.poll() is not None:
+			raise RuntimeError(f"worker {proc.pid} exited with code {proc.returncode}")
+	registered = _rq_workers()
+	return all(proc.pid in registered for proc in procs)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+	"""SIGTERM (RQ's warm shutdown), then SIGKILL the group; unregister a worker killed before it could."""
+	if proc.poll() is None:
+		with contextlib.suppress(ProcessLookupError):
+			os.killpg(proc.pid, signal.SIGTERM)
+		with contextlib.suppress(subprocess.TimeoutExpired):
+			proc.wait(timeout=WORKER_STOP_GRACE)
+	with contextlib.suppress(ProcessLookupError, PermissionError):
+		os.killpg(proc.pid, signal.SIGKILL)  # work horses of a stopped worker must not outlive it
+	proc.wait()
+	worker = _rq_workers().get(proc.pid)
+	if worker is not None:
+		worker.register_death()
+
+
+def end_unfinished_jobs(since: datetime | None = None, wait: bool = True) -> list[str]:
+	"""Cancel every job (created since ``since``, if given) that has not ended, as a System Manager
+	would; with ``wait``, wait until none of them still runs (a Running one stops at its next
+	checkpoint, so only wait where workers run). Returns their names."""
+	from dartwing.dartwing_core.background_jobs import engine
+
+	frappe.db.rollback()
+	filters: dict[str, Any] = {"status": ["in", [status.value for status in CANCELABLE]]}
+	if since is not None:
+		filters["creation"] = [">=", since]
+	names = frappe.get_all("Background Job", filters=filters, pluck="name")
+	user = frappe.session.user
+	frappe.set_user("Administrator")
+	try:
+		for name in names:
+			try:
+				engine.cancel_job(name)
+				frappe.db.commit()
+			except frappe.ValidationError:  # it ended meanwhile
+				frappe.db.rollback()
+	finally:
+		frappe.set_user(user)
+	if names and wait:
+		wait_until(
+			lambda: frappe.db.rollback()
+			or not frappe.db.count(
+				"Background Job", {"name": ["in", names], "status": JobStatus.RUNNING.value}
+			),
+			timeout=LEFTOVER_TIMEOUT,
+			interval=0.2,
+		)
+	return names
 
 
 def submit_as(user: str, job_type: str, org: str, parameters: dict | None = None, **kwargs: Any) -> str:
@@ -124,14 +228,18 @@ def submit_as(user: str, job_type: str, org: str, parameters: dict | None = None
 
 
 class WorkersTestCase(FrappeTestCase):
-	"""Tests that need real worker processes: ``set_up_data`` runs first and is committed, then the
-	workers start; they stop when the class ends."""
+	"""Tests that need real worker processes. Jobs earlier classes left unfinished are canceled, then
+	``set_up_data`` runs and is committed, then the workers start. When the class ends, the jobs it left
+	unfinished are canceled (and waited for), then its workers stop."""
 
 	worker_count = 2
 
 	@classmethod
 	def setUpClass(cls) -> None:
 		super().setUpClass()
+		# what earlier classes left unfinished would run ahead of this class's jobs (FIFO queues)
+		end_unfinished_jobs(wait=False)
+		cls._started_at = now_datetime()
 		cls.set_up_data()
 		frappe.db.commit()
 		cls._workers = running_workers(cls.worker_count)
@@ -143,5 +251,8 @@ class WorkersTestCase(FrappeTestCase):
 
 	@classmethod
 	def tearDownClass(cls) -> None:
-		cls._workers.__exit__(None, None, None)
-		super().tearDownClass()
+		try:
+			end_unfinished_jobs(cls._started_at)
+		finally:
+			cls._workers.__exit__(None, None, None)
+			super().tearDownClass()

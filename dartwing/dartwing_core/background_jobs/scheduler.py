@@ -1,5 +1,6 @@
 """Scheduler sweeps (registered in hooks.py): on every scheduler tick the due work (jobs for later whose
-``run_at`` has come, recurring schedules) and, as a job of its own, the recovery (retries that are due,
+``run_at`` has come, recurring schedules, jobs waiting on a start window or a global cap:
+``dispatcher.dispatch_limited_types``) and, as a job of its own, the recovery (retries that are due,
 Running jobs whose heartbeat stopped, Queued jobs whose RQ job was lost); every minute the dispatch of
 waiting jobs of every organization; daily the retention.
 
@@ -59,7 +60,12 @@ def run_due_work() -> None:
 	finds it due on each tick): jobs for later, then recurring schedules."""
 	from dartwing.dartwing_core.background_jobs import schedules
 
-	for sweep in (release_due_jobs, schedules.submit_due_schedules, release_until_next_tick):
+	for sweep in (
+		release_due_jobs,
+		schedules.submit_due_schedules,
+		dispatcher.dispatch_limited_types,
+		release_until_next_tick,  # last: it may wait until the next tick
+	):
 		_run_isolated(sweep)
 
 

@@ -2,6 +2,8 @@
 may cancel or retry a job (the form's onload, and ``can_manage`` on every job the API returns), and the
 organizations whose rooms the Background Job list follows live."""
 
+import unittest
+
 import frappe
 from frappe.tests.utils import FrappeTestCase
 from frappe.utils import add_to_date, now_datetime
@@ -10,7 +12,7 @@ from dartwing.dartwing_core.api.desk import FEED_ORGANIZATIONS_MAX, job_feed_org
 from dartwing.dartwing_core.background_jobs import queries, transitions
 from dartwing.dartwing_core.boot import extend_bootinfo
 from dartwing.install import create_demo_job_types
-from dartwing.tests.utils import make_member, make_org, make_user
+from dartwing.tests.utils import ON_BENCHLESS, make_member, make_org, make_user
 
 ORG, OTHER, BUSY, QUIET, RECENT = (
 	"T Desk Org",
@@ -124,3 +126,50 @@ class TestDeskSupport(FrappeTestCase):
 		# BUSY: a Queued job; ORG: a Running one; RECENT: dead-lettered five minutes ago.
 		# Not QUIET (nothing since three hours ago), nor OTHER (no jobs).
 		self.assertEqual(sorted(followed), sorted([BUSY, ORG, RECENT]))
+
+
+# What Frappe 15's report view (frappe/public/js/frappe/views/reports/report_view.js) reads from a
+# Report Builder report's `json`; a key it does not read (e.g. "columns") is silently ignored.
+REPORT_VIEW_KEYS = {
+	"filters",
+	"fields",
+	"order_by",
+	"add_totals_row",
+	"page_length",
+	"column_widths",
+	"group_by",
+	"chart_args",
+}
+
+
+class TestDeadLetterReport(FrappeTestCase):
+	def settings(self) -> dict:
+		path = frappe.get_app_path("dartwing", "dartwing_core", "report", "dead_letter_jobs")
+		with open(f"{path}/dead_letter_jobs.json") as f:
+			return frappe.parse_json(frappe.parse_json(f.read())["json"])
+
+	def test_the_report_shows_what_an_operator_needs_first_in_the_keys_frappes_report_view_reads(self):
+		settings = self.settings()
+		self.assertLessEqual(set(settings), REPORT_VIEW_KEYS)
+		fields = [fieldname for fieldname, _doctype in settings["fields"]]
+		# the report view puts name and docstatus first; a report saved from the desk carries them too
+		self.assertEqual(fields[:2], ["name", "docstatus"])
+		self.assertLessEqual({"error_type", "error_message", "retry_count", "completed_at"}, set(fields[2:]))
+		meta = frappe.get_meta("Background Job")
+		self.assertEqual([f for f in fields[2:] if not meta.has_field(f)], [])
+		self.assertEqual(settings["filters"], [["Background Job", "status", "=", "Dead Letter", False]])
+
+	def test_exception_text_is_stored_in_fields_the_desk_shows_escaped(self):
+		# The engine writes these with SQL (no Document sanitizing). Frappe's Data/Text formatters render
+		# a value as HTML: "<object object at 0x…>" in an error message swallowed the report's row (and
+		# any markup in an exception reached the page). Code is shown escaped and never sanitized away.
+		meta = frappe.get_meta("Background Job")
+		for fieldname in ("error_message", "error_traceback"):
+			with self.subTest(fieldname=fieldname):
+				self.assertEqual(meta.get_field(fieldname).fieldtype, "Code")
+
+	@unittest.skipIf(ON_BENCHLESS, "benchless syncs no Report documents")
+	def test_the_installed_report_is_the_one_the_app_ships(self):
+		installed = frappe.db.get_value("Report", "Dead Letter Jobs", ["report_type", "json"], as_dict=True)
+		self.assertEqual(installed.report_type, "Report Builder")
+		self.assertEqual(frappe.parse_json(installed.json), self.settings())

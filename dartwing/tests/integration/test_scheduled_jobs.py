@@ -6,10 +6,11 @@ themselves, with ``run_at`` a second or two ahead, and wait on conditions (never
 
 import time
 from datetime import timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import frappe
 from frappe.tests.utils import FrappeTestCase
-from frappe.utils import now_datetime
+from frappe.utils import get_system_timezone, now_datetime
 
 from dartwing.dartwing_core.background_jobs import engine, metrics, queries, scheduler
 from dartwing.dartwing_core.background_jobs.errors import QueueFull
@@ -61,8 +62,16 @@ class TestScheduledJobsRun(WorkersTestCase):
 			self.assertNotIn("Scheduled", [t for _f, t, _a in history(job)])
 
 	def test_iso_text_with_an_offset_is_converted_to_the_site_time_zone(self):
-		local = now_datetime() + timedelta(hours=2)
-		text = local.astimezone().astimezone(timezone(timedelta(hours=5, minutes=30))).isoformat()
+		# now_datetime() is naive in the site's zone (System Settings), not in this process's zone
+		local = (now_datetime() + timedelta(hours=2)).replace(tzinfo=ZoneInfo(get_system_timezone()))
+		# an offset other than the site's, so the text must be converted to mean the same instant
+		offset = next(
+			timezone(delta)
+			for delta in (timedelta(hours=-7), timedelta(hours=5, minutes=30))
+			if delta != local.utcoffset()
+		)
+		text = local.astimezone(offset).isoformat()
+		local = local.replace(tzinfo=None)
 		job = submit_as(self.owner, self.job_type, self.org, {"iso": 1}, run_at=text)
 		stored = fresh_row(job, ("run_at", "status"))
 		self.assertEqual(stored.status, JobStatus.SCHEDULED.value)
