@@ -66,8 +66,12 @@ scheduler_events = {
 			"dartwing.dartwing_core.background_jobs.batches.sweep_running",
 		],
 		# Seconds field (croniter's sixth): due on every scheduler tick, so jobs for later and recurring
-		# schedules start within one `scheduler_tick_interval` (spec.md, "Jobs for later").
-		"* * * * * *": ["dartwing.dartwing_core.background_jobs.scheduler.run_due_work"],
+		# schedules start within one `scheduler_tick_interval` (spec.md, "Jobs for later"), and due
+		# retries, stale heartbeats and lost dispatches are recovered as fast (a job of its own, D30).
+		"* * * * * *": [
+			"dartwing.dartwing_core.background_jobs.scheduler.run_due_work",
+			"dartwing.dartwing_core.background_jobs.scheduler.run_recovery",
+		],
 	},
 	"daily": ["dartwing.dartwing_core.background_jobs.scheduler.purge_old_jobs"],
 }

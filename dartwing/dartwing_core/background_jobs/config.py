@@ -61,8 +61,18 @@ SUBMITTER_ROOM_RECHECK_SECONDS = 1.0  # s, how long a "submitter may still hear"
 # Housekeeping
 RETENTION_DAYS = 30  # days finished jobs and their logs are kept
 PURGE_BATCH_SIZE = 500  # rows deleted per statement (keeps locks short)
-SWEEP_BATCH_SIZE = 200  # jobs examined per sweep pass
-MAX_DUE_BATCHES_PER_RUN = 25  # batches of due jobs (and of due schedules) per tick: 5,000 at most
+SWEEP_BATCH_SIZE = 200  # jobs (or organizations) per sweep batch, one short transaction each
+# s one sweep works through its backlog batch after batch before it stops (the next run goes on):
+# bounds how long a run holds a worker, while a backlog of thousands is cleared in one run (D31).
+SWEEP_BUDGET_SECONDS = 40
+# RQ jobs (``short`` queue) a sweep enqueues to share a backlog beyond one batch with more workers;
+# site config ``dartwing_sweep_helpers`` sets it. 0 (the sweep works alone): on a machine whose cores are
+# saturated, helpers were measured to add contention, not speed (benchmarks/README.md, D32).
+SWEEP_HELPERS = 0
+# Sub-tick release of jobs for later (site config ``dartwing_due_lookahead_seconds``, default 0: off):
+DUE_LOOKAHEAD_TICK_MARGIN_SECONDS = 1.0  # s the waiting due sweep ends before the next tick
+DUE_LOOKAHEAD_POLL_SECONDS = 0.5  # s between two looks for a job due sooner than the one waited for
+MAX_DUE_BATCHES_PER_RUN = 25  # batches of due schedules per tick: 5,000 at most
 
 # Sweeps and bulk operations
 LOST_DISPATCH_GRACE_SECONDS = 10  # s a fresh dispatch gets to reach Redis before it counts as lost

@@ -359,11 +359,30 @@ def on_organization_update(doc: Any, method: str | None = None) -> None:
 		schedule(doc.name)
 
 
-def organizations_with_pending(limit: int = config.SWEEP_BATCH_SIZE) -> list[str]:
+def organizations_with_pending(
+	after: str = "", limit: int = config.SWEEP_BATCH_SIZE, part: int = 0, parts: int = 1
+) -> list[str]:
+	"""The next ``limit`` organizations after ``after`` (name order) that have Pending jobs and may
+	dispatch: Active ones, and ones that no longer exist (their dispatch dead-letters the jobs).
+	Suspended organizations are left out here, so however many there are they take no place in a
+	sweep's batch. Read from the (status, organization, …) index, one probe of Organization each.
+	With ``parts`` > 1, only the organizations whose name hashes to ``part`` (CRC32 modulo ``parts``):
+	disjoint shares of one walk for parallel sweepers."""
+	share = "AND CRC32(j.organization) %% %(parts)s = %(part)s" if parts > 1 else ""
 	return frappe.db.sql(
-		"""SELECT DISTINCT organization FROM `tabBackground Job`
-		WHERE status = %(pending)s ORDER BY organization LIMIT %(limit)s""",
-		{"limit": limit, **_STATUS_VALUES},
+		f"""SELECT DISTINCT j.organization FROM `tabBackground Job` j
+		LEFT JOIN `tabOrganization` o ON o.name = j.organization
+		WHERE j.status = %(pending)s AND j.organization > %(after)s {share}
+			AND (o.name IS NULL OR o.status = %(org_active)s)
+		ORDER BY j.organization LIMIT %(limit)s""",
+		{
+			"after": after or "",
+			"limit": limit,
+			"part": part,
+			"parts": parts,
+			"org_active": "Active",
+			**_STATUS_VALUES,
+		},
 		pluck=True,
 	)
 

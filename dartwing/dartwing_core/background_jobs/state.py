@@ -336,12 +336,16 @@ def select(
 	limit: int,
 	extra_columns: Sequence[str] = (),
 	source: str = "`tabBackground Job` j",
+	skip_locked: bool = False,
 ) -> list[frappe._dict]:
 	"""``JobRow``s of the jobs matching ``condition`` (SQL over alias ``j``, values as parameters only).
-	``extra_columns`` are SQL expressions the caller needs beside the row (for example a count)."""
+	``extra_columns`` are SQL expressions the caller needs beside the row (for example a count).
+	``skip_locked`` locks the rows returned until the caller's commit and passes over rows another
+	transaction holds (``FOR UPDATE SKIP LOCKED``, MariaDB 10.6+): two sweepers split a backlog."""
 	columns = ", ".join((ROW_SELECT, *extra_columns))
+	locking = " FOR UPDATE SKIP LOCKED" if skip_locked else ""
 	return frappe.db.sql(
-		f"SELECT {columns} FROM {source} WHERE {condition} ORDER BY {order_by} LIMIT %(limit)s",
+		f"SELECT {columns} FROM {source} WHERE {condition} ORDER BY {order_by} LIMIT %(limit)s{locking}",
 		{**values, "limit": limit},
 		as_dict=True,
 	)

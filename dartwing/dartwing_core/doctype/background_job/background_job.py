@@ -127,6 +127,7 @@ def on_doctype_update() -> None:
 		["job_type", "organization", "creation"],  # metrics by type
 		["status", "next_retry_at"],  # retry sweep
 		["status", "heartbeat_at"],  # stale-worker sweep
+		["status", "enqueued_at"],  # lost-dispatch sweep: only Queued jobs past the grace are read
 		["status", "run_at"],  # due sweep: only the due range is read, however many wait for later
 		["schedule", "creation"],  # a schedule's last jobs
 		["status", "completed_at"],  # retention, metrics windows
