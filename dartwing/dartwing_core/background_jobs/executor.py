@@ -18,8 +18,13 @@ Contract:
   ``TIMEOUT_KILL_GRACE_SECONDS``. Either way the job is Timed Out. RQ's limit for the work horse is
   longer by that grace and ``RQ_TIMEOUT_MARGIN_SECONDS`` (``dispatcher.rq_timeout``), so a slow start
   (imports, the claim) or the outcome's recording is never cut short by RQ.
+- ``preload()`` imports every module a work horse needs to run a job (this one, the consequences of
+  ``state.ON_TRANSITION``, the Job Execution Log controller, Frappe's document and realtime modules).
+  ``dartwing.commands`` calls it, so a ``bench worker`` has them imported before it forks its horses:
+  without it every horse (a fork per job) imports them again and discards them when it exits.
 """
 
+import importlib
 import os
 import socket
 import traceback
@@ -34,6 +39,20 @@ from dartwing.dartwing_core.background_jobs.context import HandlerDeadline, JobC
 from dartwing.dartwing_core.background_jobs.progress import ProgressThrottle
 from dartwing.dartwing_core.background_jobs.side_channel import SideChannel
 from dartwing.dartwing_core.background_jobs.transitions import JobStatus
+
+# Beside this module's own imports: what a job's first run in a work horse would import.
+_WORK_HORSE_MODULES = (
+	"frappe.model.document",
+	"frappe.realtime",
+	"dartwing.dartwing_core.doctype.job_execution_log.job_execution_log",  # each transition's log row
+)
+
+
+def preload() -> None:
+	"""Import what running a job needs, once, in the worker that forks the work horses."""
+	consequences = [consequence.method.rpartition(".")[0] for consequence in state.ON_TRANSITION]
+	for module in (*_WORK_HORSE_MODULES, *consequences):
+		importlib.import_module(module)
 
 
 def run_job(background_job: str, dispatch_token: str) -> None:
