@@ -39,15 +39,26 @@ def _patch_horse(outdir: str, profile: bool) -> None:
 	import redis.connection
 	from rq.worker import Worker
 
-	counts = {"sql": [], "redis": 0}
+	counts = {"sql": [], "redis": 0, "sql_ms": {}}
 	original_execute = pymysql.connections.Connection._execute_command
 	original_send = redis.connection.AbstractConnection.send_packed_command
 	original_perform = Worker.perform_job
+
+	original_query = pymysql.connections.Connection.query
 
 	def execute_command(self, command, sql):
 		text = sql.decode() if isinstance(sql, bytes) else str(sql)
 		counts["sql"].append(" ".join(text.split()[:3])[:60])
 		return original_execute(self, command, sql)
+
+	def query(self, sql, unbuffered=False):
+		started = time.perf_counter()
+		try:
+			return original_query(self, sql, unbuffered)
+		finally:
+			text = sql.decode() if isinstance(sql, bytes) else str(sql)
+			key = " ".join(text.split()[:3])[:60]
+			counts["sql_ms"][key] = counts["sql_ms"].get(key, 0.0) + (time.perf_counter() - started) * 1000
 
 	def send_packed_command(self, command, check_health=True):
 		counts["redis"] += 1
@@ -57,6 +68,7 @@ def _patch_horse(outdir: str, profile: bool) -> None:
 		import cProfile
 
 		counts["sql"].clear()
+		counts["sql_ms"] = {}
 		counts["redis"] = 0
 		prof = cProfile.Profile() if profile else None
 		modules_before = set(sys.modules)
@@ -73,10 +85,12 @@ def _patch_horse(outdir: str, profile: bool) -> None:
 				prof.dump_stats(os.path.join(outdir, f"{os.getpid()}.prof"))
 			line = {"wall": wall, "cpu": cpu, "sql": list(counts["sql"]), "redis": counts["redis"]}
 			line["imported"] = sorted(set(sys.modules) - modules_before)
+			line["sql_ms"] = counts["sql_ms"]
 			with open(os.path.join(outdir, "horses.jsonl"), "a") as f:
 				f.write(json.dumps(line) + "\n")
 
 	pymysql.connections.Connection._execute_command = execute_command
+	pymysql.connections.Connection.query = query
 	redis.connection.AbstractConnection.send_packed_command = send_packed_command
 	Worker.perform_job = perform_job
 
@@ -160,9 +174,19 @@ def _summary(outdir: str, wall: float) -> dict:
 		"sql_round_trips_per_job": round(sum(len(h["sql"]) for h in horses) / n, 2),
 		"redis_round_trips_per_job": round(sum(h["redis"] for h in horses) / n, 2),
 		"statements_per_job": {s: round(c / n, 2) for s, c in statements.most_common()},
+		"statement_ms_per_job": _ms_per_job(horses),
+		"sql_ms_per_job": round(sum(sum(h["sql_ms"].values()) for h in horses) / n, 2),
 		"modules_imported_per_job": round(sum(len(h["imported"]) for h in horses) / n, 1),
 		"imported_by_first_horse": horses[0]["imported"] if horses else [],
 	}
+
+
+def _ms_per_job(horses: list[dict]) -> dict[str, float]:
+	"""Wall milliseconds per job spent waiting for each kind of statement (send to last byte read)."""
+	total: collections.Counter = collections.Counter()
+	for horse in horses:
+		total.update(horse["sql_ms"])
+	return {key: round(ms / len(horses), 2) for key, ms in total.most_common()}
 
 
 def _print_profile(outdir: str, top: int = 60) -> None:
@@ -177,7 +201,7 @@ def _print_profile(outdir: str, top: int = 60) -> None:
 	print(f"\n-- merged cProfile of {len(files)} horses (cumulative)")
 	stats.files = []  # not one header line per horse
 	stats.sort_stats("cumulative").print_stats(top)
-	stats.sort_stats("tottime").print_stats(25)
+	stats.sort_stats("tottime").print_stats(45)
 
 
 def phase(name: str, count: int, load, profile: bool, app_commands: bool = True) -> dict:
