@@ -142,32 +142,17 @@ def _claim(job: frappe._dict, dispatch_token: str) -> bool:
 	return bool(claimed)
 
 
-def _handler(path: str) -> Any:
-	"""The handler, resolved before ``frappe.set_user`` (which empties the request cache that answers
-	``get_attr``'s installed-app check: resolving after it reads the installed apps again on every job).
-	A path that cannot be resolved gives a handler raising why, so the attempt fails like any handler."""
-	try:
-		return frappe.get_attr(path)
-	except BaseException as exc:  # as if raised by the handler: recorded as the attempt's failure
-		error = exc
-
-		def unresolvable(ctx: JobContext) -> None:
-			raise error
-
-		return unresolvable
-
-
 def _execute(job: frappe._dict, settings: frappe._dict) -> None:
 	ctx = JobContext(
 		job,
 		frappe.parse_json(job.pop("parameters", None) or "{}") or {},
 		ProgressThrottle(config.PROGRESS_THROTTLE_SECONDS),
 	)
-	handler = _handler(settings.handler)
 	frappe.set_user(job.submitted_by)
 	side = SideChannel(job, ctx)
 	side.start()
 	try:
+		handler = frappe.get_attr(settings.handler)
 		with HandlerDeadline(int(job.timeout_seconds or config.DEFAULT_TIMEOUT_SECONDS)):
 			result = handler(ctx)
 	except BaseException as exc:
