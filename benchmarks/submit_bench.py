@@ -1,6 +1,6 @@
 """Submission latency: ``submit_job`` + commit, against a floor measured in the same run.
 
-What is measured (issue: "p99 under 25 ms with one caller; under 3x the floor"):
+What is measured (issue: "p99 under 25 ms with one caller; under 3x the floor"; issue #13: under 2x):
 - engine: ``engine.submit_job(job_type, org, {unique parameters})`` then ``frappe.db.commit()`` (the commit
   runs the after-commit dispatch and RQ enqueue), by 1 caller and by 8 concurrent callers (threads, each
   with its own site context and database connection), all into one organization, as its Owner.
@@ -160,6 +160,7 @@ def main() -> dict:
 	results["targets"] = {
 		"p99_1_caller_under_25_ms": one["engine"]["p99_ms"] < 25,
 		"p99_1_caller_under_3x_floor": one["p99_ratio"] < 3,
+		"p99_1_caller_under_2x_floor": one["p99_ratio"] < 2,  # issue #13
 	}
 	benchmarks.report("targets", list(results["targets"].items()))
 	print(f"  results: {benchmarks.write_result(NAME, results)}")

@@ -1,6 +1,6 @@
 """End-to-end throughput: ``demo_noop`` jobs through the engine vs the same count of raw RQ no-ops.
 
-What is measured (issue: "at least half of raw RQ's jobs per second"):
+What is measured (issue: "at least half of raw RQ's jobs per second"; issue #13: 0.8):
 - baseline: ``frappe.enqueue("frappe.ping")`` (a no-op) N times on the ``default`` queue: the same
   worker class and the per-job site set-up every Frappe job gets, timed from the first enqueue until RQ
   reports the last job finished (the bench polls the jobs' RQ status). A function in ``benchmarks/`` cannot be
@@ -184,7 +184,10 @@ def main() -> dict:
 	finally:
 		results["jobs_deleted"] = benchmarks.delete_job_type(job_type)
 	results["ratio"] = round(results["engine"]["jobs_per_second"] / results["raw_rq"]["jobs_per_second"], 2)
-	results["targets"] = {"engine_at_least_half_of_raw_rq": results["ratio"] >= 0.5}
+	results["targets"] = {
+		"engine_at_least_half_of_raw_rq": results["ratio"] >= 0.5,
+		"engine_at_least_0.8_of_raw_rq": results["ratio"] >= 0.8,  # issue #13
+	}
 	benchmarks.report(
 		f"{JOBS} no-op jobs, {ORGS} organizations, {WORKERS} workers",
 		[

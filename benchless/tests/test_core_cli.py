@@ -47,3 +47,20 @@ def test_execute_commits_and_prints_the_json_result():
 	result = _run("execute", "frappe.ping", "--site", "test_site")
 	assert result.returncode == 0, result.stdout + result.stderr
 	assert json.loads(result.stdout.strip().splitlines()[-1]) == "pong"
+
+
+def test_every_command_first_imports_the_apps_commands_modules(tmp_path):
+	"""As Frappe's bench (``bench_helper.get_app_commands``): ``<app>.commands`` of each app in apps.txt
+	is imported before the command runs; an app without one is skipped."""
+	(tmp_path / "apps.txt").write_text("dartwing\nbenchmarks\n")  # benchmarks: a package without one
+	script = (
+		"import sys, benchless; benchless.activate(); import benchless.__main__ as m; "
+		f"benchless.SITES_PATH = {str(tmp_path)!r}; m.import_app_commands(); "
+		"print('dartwing.commands' in sys.modules, 'dartwing.dartwing_core.background_jobs.executor' in sys.modules)"
+	)
+	result = subprocess.run(
+		[sys.executable, "-c", script], cwd=benchless.REPO_ROOT, capture_output=True, text=True, timeout=60
+	)
+	assert result.returncode == 0, result.stderr
+	assert result.stdout.split() == ["True", "True"]
+	assert "Traceback" not in result.stderr  # an app without a commands module is not an error

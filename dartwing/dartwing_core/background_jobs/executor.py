@@ -20,8 +20,13 @@ Contract:
   ``TIMEOUT_KILL_GRACE_SECONDS``. Either way the job is Timed Out. RQ's limit for the work horse is
   longer by that grace and ``RQ_TIMEOUT_MARGIN_SECONDS`` (``dispatcher.rq_timeout``), so a slow start
   (imports, the claim) or the outcome's recording is never cut short by RQ.
+- ``preload()`` imports every module a work horse needs to run a job (this one, the consequences of
+  ``state.ON_TRANSITION``, the Job Execution Log controller, Frappe's document and realtime modules).
+  ``dartwing.commands`` calls it, so a ``bench worker`` has them imported before it forks its horses:
+  without it every horse (a fork per job) imports them again and discards them when it exits.
 """
 
+import importlib
 import os
 import socket
 import traceback
@@ -37,6 +42,20 @@ from dartwing.dartwing_core.background_jobs.progress import ProgressThrottle
 from dartwing.dartwing_core.background_jobs.side_channel import SideChannel
 from dartwing.dartwing_core.background_jobs.transitions import JobStatus
 
+# Beside this module's own imports: what a job's first run in a work horse would import.
+_WORK_HORSE_MODULES = (
+	"frappe.model.document",
+	"frappe.realtime",
+	"dartwing.dartwing_core.doctype.job_execution_log.job_execution_log",  # each transition's log row
+)
+
+
+def preload() -> None:
+	"""Import what running a job needs, once, in the worker that forks the work horses."""
+	consequences = [consequence.method.rpartition(".")[0] for consequence in state.ON_TRANSITION]
+	for module in (*_WORK_HORSE_MODULES, *consequences):
+		importlib.import_module(module)
+
 
 def run_job(background_job: str, dispatch_token: str) -> None:
 	"""RQ entry point: check, claim, execute and record one job."""
@@ -44,8 +63,8 @@ def run_job(background_job: str, dispatch_token: str) -> None:
 	if not job or job.status != JobStatus.QUEUED.value or job.rq_job_id != dispatch_token:
 		frappe.logger("dartwing.jobs").info(f"Skipping stale dispatch {dispatch_token} of {background_job}")
 		return
-	settings = outcome.job_type_settings(job.job_type)  # read once: refusal, execution and outcome
-	refusal = _refusal(job, settings)
+	org_status, settings = _organization_and_settings(job)  # read once: refusal, execution and outcome
+	refusal = _refusal(job, org_status, settings)
 	if refusal:
 		to_status, reason, updates = refusal
 		state.transition(job, to_status, message=reason, updates=updates, guard={"rq_job_id": dispatch_token})
@@ -59,15 +78,27 @@ def run_job(background_job: str, dispatch_token: str) -> None:
 	_execute(job, settings)
 
 
+def _organization_and_settings(job: frappe._dict) -> tuple[str | None, frappe._dict | None]:
+	"""The organization's status and the Job Type's settings (``outcome.SETTINGS_COLUMNS``), in one
+	statement (either is None when its row does not exist): a round trip fewer on every job."""
+	columns = ", ".join(f"t.`{column}`" for column in outcome.SETTINGS_COLUMNS)
+	row = frappe.db.sql(
+		f"""SELECT o.status AS organization_status, {columns}
+		FROM (SELECT 1) one
+		LEFT JOIN `tabOrganization` o ON o.name = %(org)s
+		LEFT JOIN `tabJob Type` t ON t.name = %(type)s""",
+		{"org": job.organization, "type": job.job_type},
+		as_dict=True,
+	)[0]
+	org_status = row.pop("organization_status")
+	return org_status, (row if row.name is not None else None)
+
+
 def _refusal(
-	job: frappe._dict, settings: frappe._dict | None
+	job: frappe._dict, org_status: str | None, settings: frappe._dict | None
 ) -> tuple[JobStatus, str, dict[str, Any]] | None:
 	if gates.site_switch():
 		return JobStatus.PENDING, _("The site is in maintenance or its scheduler is paused; waiting"), {}
-	found = frappe.db.sql(
-		"SELECT status FROM `tabOrganization` WHERE name = %(org)s", {"org": job.organization}
-	)
-	org_status = found[0][0] if found else None
 	if org_status is None:
 		return _dead_letter("OrganizationNotFound", _("Organization not found"))
 	if org_status != "Active":

@@ -44,12 +44,26 @@ from dartwing.dartwing_core.background_jobs.transitions import JobStatus
 RQ_TIMEOUT_EXCEPTIONS = frozenset({"JobTimeoutException"})
 
 
+# What running and recording a job of a type need: its handler, permission and retry policy.
+SETTINGS_COLUMNS = (
+	"name",
+	"handler",
+	"required_permission",
+	"max_retries",
+	"backoff_base_seconds",
+	"backoff_factor",
+	"backoff_max_seconds",
+	"backoff_jitter",
+	"unknown_error_policy",
+	"max_snoozes",
+	"paused",
+)
+
+
 def job_type_settings(job_type: str) -> frappe._dict | None:
-	"""What running and recording a job of the type need: its handler, permission and retry policy."""
+	"""The Job Type's ``SETTINGS_COLUMNS``, or None when it does not exist."""
 	rows = frappe.db.sql(
-		"""SELECT name, handler, required_permission, max_retries, backoff_base_seconds, backoff_factor,
-			backoff_max_seconds, backoff_jitter, unknown_error_policy, max_snoozes, paused
-		FROM `tabJob Type` WHERE name = %(name)s""",
+		f"SELECT {', '.join(SETTINGS_COLUMNS)} FROM `tabJob Type` WHERE name = %(name)s",
 		{"name": job_type},
 		as_dict=True,
 	)
