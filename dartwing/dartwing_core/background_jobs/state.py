@@ -14,7 +14,9 @@ Contract:
   ``job_status_changed`` event, the dispatch follow-ups (free slots, ready dependents, jobs back to
   Pending) and the batch bookkeeping (a batch whose jobs all ended), given every change of the
   transaction at once. A rolled-back change is never announced
-  and dispatches nothing.
+  and dispatches nothing. Just before COMMIT, the metrics rollup is given the transaction's changes
+  (``before_commit``, in the same transaction): if it fails, the transaction is rolled back and the
+  commit raises, so a change is never committed without its counts.
 - The engine's row (``JobRow``) is read here only: ``load`` for one job, ``select`` for sweeps and
   dispatch, always the columns of ``ROW_COLUMNS``.
 """
@@ -92,6 +94,7 @@ class JobRow(TypedDict, total=False):
 	canceled_by: str | None
 	canceled_at: Any
 	started_at: Any
+	completed_at: Any
 	heartbeat_at: Any
 	next_retry_at: Any
 	run_at: Any
@@ -108,12 +111,14 @@ ROW_SELECT = ", ".join(f"j.`{column}`" for column in ROW_COLUMNS)
 
 @dataclass(frozen=True)
 class Change:
-	"""One committed-to-be status change: the job as it is after it (``job``), from and to."""
+	"""One committed-to-be status change: the job as it is after it (``job``), from and to; ``before`` is
+	the row ``transition()`` was given (None for a new job)."""
 
 	job: Mapping[str, Any]
 	from_status: JobStatus | None
 	to_status: JobStatus
 	message: str = ""
+	before: Mapping[str, Any] | None = None
 
 	@property
 	def name(self) -> str:
@@ -147,7 +152,7 @@ class Change:
 
 @dataclass(frozen=True)
 class Consequence:
-	phase: Literal["at_once", "after_commit"]
+	phase: Literal["at_once", "before_commit", "after_commit"]
 	method: str  # dotted path, as Frappe names hooks: its module may itself change statuses
 
 
@@ -157,6 +162,8 @@ class Consequence:
 ON_TRANSITION: tuple[Consequence, ...] = (
 	# the waiting backlog's upper bound grows before the job can be seen Pending by anyone
 	Consequence("at_once", "dartwing.dartwing_core.background_jobs.admission.on_transitions"),
+	# exact counts for the metrics, in the transaction itself: never lost, never doubled (D25)
+	Consequence("before_commit", "dartwing.dartwing_core.background_jobs.metrics_rollup.on_transitions"),
 	Consequence("after_commit", "dartwing.dartwing_core.background_jobs.progress.announce"),
 	Consequence("after_commit", "dartwing.dartwing_core.background_jobs.dispatcher.follow_up"),
 	# a batch whose jobs all ended is finished (and its on_complete job submitted) exactly once
@@ -196,7 +203,7 @@ def transition(
 		actor=actor,
 		worker=updates.get("worker"),
 	)
-	change = Change({**job, **updates, "status": to_status.value}, from_status, to_status, message)
+	change = Change({**job, **updates, "status": to_status.value}, from_status, to_status, message, job)
 	_caused(change)
 	return change
 
@@ -413,6 +420,7 @@ def _caused_many(changes: list[Change]) -> None:
 	journal = frappe.flags.get(_JOURNAL)
 	if journal is None:
 		journal = frappe.flags[_JOURNAL] = []
+		frappe.db.before_commit.add(_run_before_commit)
 		frappe.db.after_commit.add(_run_after_commit)
 		frappe.db.after_rollback.add(_forget)
 	journal.extend(changes)
@@ -420,6 +428,21 @@ def _caused_many(changes: list[Change]) -> None:
 
 def _forget() -> None:
 	frappe.flags.pop(_JOURNAL, None)
+
+
+def _run_before_commit() -> None:
+	"""The before_commit consequences, which must not fail quietly: on an error the transaction is rolled
+	back (Frappe's commit has already dropped the rollback callbacks, hence the explicit forget) and the
+	commit raises."""
+	changes = frappe.flags.get(_JOURNAL) or []
+	try:
+		for consequence in ON_TRANSITION:
+			if consequence.phase == "before_commit" and changes:
+				_method(consequence.method)(changes)
+	except Exception:
+		_forget()
+		frappe.db.rollback()
+		raise
 
 
 def _run_after_commit() -> None:
