@@ -363,7 +363,7 @@ def submit_jobs(
 	status = JobStatus.SCHEDULED if start_at else JobStatus.PENDING
 	message = _("Scheduled for {0}").format(start_at.isoformat()) if start_at else _("Submitted")
 	state.record_creations(
-		[job for job in new_jobs if job["name"] in created], message=message, status=status
+		[job for job in new_jobs if job["name"] in created], message=message, status=status, batch=batch.name
 	)
 	if batch.total == 0:
 		_end_empty_batch(batch)
