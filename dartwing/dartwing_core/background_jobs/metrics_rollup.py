@@ -15,7 +15,7 @@ Contract:
   primary key (`name`), so an existing row takes a record lock only, held for the commit alone.
 - Jobs purged by retention keep their counts: nothing here follows a delete.
 - `rebuild` recounts from `tabBackground Job` (the migrate patch's backfill; tests that write rows
-  directly), a week of creation days per transaction: it first takes shared locks on those days' jobs, so a
+  directly), one creation day per transaction: it first takes shared locks on that day's jobs, so a
   transition in flight commits (and its delta is then replaced by the recount) or waits for the recount.
 - `read` sums the rows of whole hours and days for a scope: one range scan of the primary key per range.
 
@@ -42,7 +42,7 @@ PERIODS = {HOUR: (metrics_math.hour_bucket, "%Y-%m-%d %H:00:00"), DAY: (metrics_
 HISTOGRAM_COLUMNS = tuple(f"h{k:02d}" for k in range(metrics_math.HISTOGRAM_BUCKETS))
 FAILURE_STATUSES = status_tuple(FAILURE)
 COMPLETED = JobStatus.COMPLETED.value
-REBUILD_DAYS = 7  # creation days recounted per transaction
+REBUILD_DAYS = 1  # creation days recounted per transaction: new jobs of that day wait for it
 _KEY_HOUR = "%Y%m%d%H"
 
 
@@ -200,37 +200,40 @@ _COLUMNS = (
 	"durations",
 	"duration_sum_us",
 	"duration_max_us",
-	*HISTOGRAM_COLUMNS,
 )
-_ADDED = ("jobs", "durations", "duration_sum_us", *HISTOGRAM_COLUMNS)
-_UPSERT = (
-	f"INSERT INTO {TABLE} ({', '.join(f'`{c}`' for c in _COLUMNS)}) VALUES {{rows}} ON DUPLICATE KEY UPDATE "
-	+ ", ".join(
-		[
-			*(f"`{c}` = `{c}` + VALUES(`{c}`)" for c in _ADDED),
-			"`duration_max_us` = GREATEST(`duration_max_us`, VALUES(`duration_max_us`))",
-			"`modified` = VALUES(`modified`)",
-		]
-	)
-)
-_ROW = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
 
 
 def upsert(deltas: Mapping[Key, Delta]) -> None:
-	"""Add the deltas to their rows (creating the missing ones) in one statement, in key order."""
+	"""Add the deltas to their rows (creating the missing ones) in one statement, in key order.
+
+	Only the histogram buckets some delta uses are named (most changes use none, a completion one): the
+	other buckets of a new row take their default 0 and those of an existing row are left as they are.
+	"""
 	if not deltas:
 		return
+	buckets = sorted({bucket for delta in deltas.values() for bucket, n in delta.buckets.items() if n})
+	columns = (*_COLUMNS, *(HISTOGRAM_COLUMNS[bucket] for bucket in buckets))
+	added = ("jobs", "durations", "duration_sum_us", *columns[len(_COLUMNS) :])
+	updates = [
+		*(f"`{c}` = `{c}` + VALUES(`{c}`)" for c in added),
+		"`duration_max_us` = GREATEST(`duration_max_us`, VALUES(`duration_max_us`))",
+		"`modified` = VALUES(`modified`)",
+	]
+	row = "(" + ", ".join(["%s"] * len(columns)) + ")"
 	now, user = now_datetime(), frappe.session.user or "Administrator"
 	values: list[Any] = []
 	for key in sorted(deltas):
 		delta = deltas[key]
-		buckets = [delta.buckets.get(k, 0) for k in range(metrics_math.HISTOGRAM_BUCKETS)]
 		values.extend(
 			(key.name, now, now, user, user, key.period, key.period_start, key.organization, key.job_type)
 		)
 		values.extend((key.status, key.failed_hour, delta.jobs, delta.durations, delta.sum_us, delta.max_us))
-		values.extend(buckets)
-	frappe.db.sql(_UPSERT.format(rows=", ".join([_ROW] * len(deltas))), values)
+		values.extend(delta.buckets.get(bucket, 0) for bucket in buckets)
+	frappe.db.sql(
+		f"INSERT INTO {TABLE} ({', '.join(f'`{c}`' for c in columns)}) VALUES {', '.join([row] * len(deltas))}"
+		f" ON DUPLICATE KEY UPDATE {', '.join(updates)}",
+		values,
+	)
 
 
 # Reading
@@ -314,10 +317,10 @@ def _key_ranges(ranges: list, completed: bool, values: Mapping[str, Any]) -> tup
 
 
 def rebuild(organizations: Sequence[str] | None = None, *, commit: bool = True) -> int:
-	"""Recount the rollup from `tabBackground Job` (all organizations, or these), committing a week of
-	creation days at a time (``commit=False``: the caller's transaction, for tests). Returns the rows
-	written. The counts of purged jobs are lost in the weeks recounted, so this is for the upgrade's
-	backfill (when the rollup is empty), not for retention-purged history; rows of weeks without any job
+	"""Recount the rollup from `tabBackground Job` (all organizations, or these), committing one
+	creation day at a time (``commit=False``: the caller's transaction, for tests). Returns the rows
+	written. The counts of purged jobs are lost in the days recounted, so this is for the upgrade's
+	backfill (when the rollup is empty), not for retention-purged history; rows of days without any job
 	left stay as they are."""
 	scope, values = "", {}
 	if organizations is not None:
@@ -387,7 +390,7 @@ def _rebuild_statement(period: str, start_format: str, window: str) -> str:
 		" DATE_FORMAT(failed_hour, '%%Y%%m%%d%%H'))))"
 	)
 	buckets = ", ".join(f"SUM(bucket <=> {k}) AS `{c}`" for k, c in enumerate(HISTOGRAM_COLUMNS))
-	return f"""INSERT INTO {TABLE} ({", ".join(f"`{c}`" for c in _COLUMNS)})
+	return f"""INSERT INTO {TABLE} ({", ".join(f"`{c}`" for c in (*_COLUMNS, *HISTOGRAM_COLUMNS))})
 		SELECT {key}, %(now)s, %(now)s, 'Administrator', 'Administrator', '{period}', period_start, organization,
 			job_type, status, failed_hour, COUNT(*), COUNT(duration), COALESCE(SUM(duration), 0),
 			COALESCE(MAX(duration), 0), {buckets}
