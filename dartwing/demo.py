@@ -1,7 +1,8 @@
 """Demo job handlers: the smallest useful examples of each engine behaviour.
 
 Contract: every handler takes one argument, the engine's JobContext (`ctx.parameters`, `ctx.organization`,
-`ctx.attempt`, `ctx.update_progress(percent, message="")`, `ctx.checkpoint()`); the demo Job Types created
+`ctx.attempt`, `ctx.snoozes`, `ctx.update_progress(percent, message="")`, `ctx.checkpoint()`,
+`ctx.snooze(seconds, reason)`); the demo Job Types created
 by dartwing.install point here. Handlers are idempotent, as every handler must be (delivery is
 at-least-once).
 """
@@ -61,3 +62,22 @@ def demo_batch_item(ctx: Any) -> dict:
 	if ctx.parameters.get("fail"):
 		raise PermanentError(f"demo_batch_item {ctx.parameters.get('n')} fails on purpose")
 	return result
+
+
+def demo_snooze(ctx: Any) -> dict:
+	"""Not ready the first `times` runs (default 2): snoozes `seconds` (default 5) each time, spending no
+	retry, then completes. As a handler waiting for a document another system has not produced yet."""
+	times = int(ctx.parameters.get("times", 2))
+	if ctx.snoozes < times:
+		ctx.snooze(float(ctx.parameters.get("seconds", 5)), f"not ready yet ({ctx.snoozes + 1} of {times})")
+	return {"snoozed": ctx.snoozes, "attempt": ctx.attempt}
+
+
+def demo_retry_after(ctx: Any) -> dict:
+	"""A vendor answering 429 with Retry-After: the first `fail_times` attempts (default 1) fail with a
+	TransientError asking to come back in `retry_after` seconds (default 10), instead of the backoff."""
+	fail_times = int(ctx.parameters.get("fail_times", 1))
+	if ctx.attempt <= fail_times:
+		seconds = float(ctx.parameters.get("retry_after", 10))
+		raise TransientError(f"vendor busy (429), Retry-After: {seconds:g}", retry_after=seconds)
+	return {"attempt": ctx.attempt}

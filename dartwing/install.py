@@ -26,6 +26,17 @@ DEMO_JOB_TYPES = (
 	},
 	{"job_type_name": "demo_fail", "description": "Always fails permanently", "max_retries": 0},
 	{
+		"job_type_name": "demo_snooze",
+		"description": "Snoozes `times` times for `seconds` (no retry spent), then completes",
+		"max_snoozes": 5,
+	},
+	{
+		"job_type_name": "demo_retry_after",
+		"description": "Fails fail_times times asking to retry after retry_after seconds (a vendor's Retry-After)",
+		"backoff_base_seconds": 600,  # so the history shows the retry came at retry_after, not the backoff
+		"backoff_max_seconds": 3600,
+	},
+	{
 		"job_type_name": "demo_batch_item",
 		"description": "One item of the demo batch: sleeps with progress, fails permanently when fail is set",
 		"max_retries": 0,
@@ -152,7 +163,8 @@ def ensure_membership(person: str, organization: str, role: str = "Member", stat
 def submit_demo_jobs() -> list[str]:
 	"""A few demo jobs as the demo users, so a newcomer sees the engine work (`make run`); commits.
 
-	Shows a job with progress, a result, a retried transient failure, a dead-lettered one, and a batch
+	Shows a job with progress, a result, a retried transient failure, a dead-lettered one, a job that
+	snoozes twice (no retry spent), one retried when its vendor's Retry-After said, and a batch
 	of twelve jobs (one dead-lettered, so it ends "Completed with failures") whose on_complete job echoes
 	the batch's summary.
 	"""
@@ -164,6 +176,8 @@ def submit_demo_jobs() -> list[str]:
 		("bob@acme.test", "demo_flaky", "Acme Corp", {"fail_times": 1}),
 		("carol@globex.test", "demo_sleep", "Globex", {"seconds": 5, "steps": 5}),
 		("carol@globex.test", "demo_fail", "Globex", {}),
+		("alice@acme.test", "demo_snooze", "Acme Corp", {"times": 2, "seconds": 5}),
+		("carol@globex.test", "demo_retry_after", "Globex", {"fail_times": 1, "retry_after": 20}),
 	)
 	submitted = []
 	for user, job_type, organization, parameters in demo:

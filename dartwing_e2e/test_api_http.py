@@ -547,3 +547,55 @@ def test_error_bodies_carry_a_traceback_only_when_the_site_allows_error_tracebac
 	assert body["exception"] == "frappe.exceptions.ValidationError: limit must be between 1 and 500"
 	assert "Traceback" in json.loads(body["exc"])[0] and "list_jobs" in body["exc"]
 	assert missing.status_code == 404 and not {"exc", "exception"} & set(missing.json())
+
+
+def parameters_of(job: str) -> dict:
+	frappe.db.rollback()
+	return frappe.parse_json(frappe.db.get_value(JOB, job, "parameters"))
+
+
+@pytest.mark.parametrize("who", CALLERS)
+def test_edit_and_retry_of_a_dead_letter_is_for_admins_only_and_audited(world, api, who):
+	job = dead_letter_job(world)
+	before, params = job_state(job), parameters_of(job)
+	edited = {"n": unique("edited"), "note": "fixed by ops"}
+	reply = api(who).post("retry_dead_letter_jobs", job_ids=[job], parameters=edited)
+	if who != "sysmgr":
+		assert_error(reply, 403, "PermissionError")
+		assert job_state(job) == before and parameters_of(job) == params
+		return
+	assert api(who).message(reply) == {"retried": [job], "failed": {}}
+	assert parameters_of(job) == edited
+	frappe.db.rollback()
+	[row] = frappe.get_all(
+		LOG, filters={"job": job, "from_status": "Dead Letter"}, fields=["actor", "message", "to_status"]
+	)
+	assert (row.actor, row.to_status) == (world.users[who], "Pending")
+	assert f'"n":"{params["n"]}"' in row.message and f'"n":"{edited["n"]}"' in row.message
+	wait_for_status(job, "Dead Letter", timeout=END_TIMEOUT)  # demo_fail fails again, with the new parameters
+
+
+@pytest.mark.parametrize(
+	"args, status, exc_type, message",
+	[
+		({"parameters": "not json"}, 417, "ValidationError", "parameters must be a JSON object"),
+		({"parameters": [1, 2]}, 417, "FrappeTypeError", None),
+		({"parameters": {"x": 2**64}}, 417, "ValidationError", "parameters"),
+		({"parameters": {"blob": "z" * (300 * 1024)}}, 417, "ValidationError", "256 KB"),
+		({"extra_id": "missing"}, 404, "DoesNotExistError", "not found"),
+		({"extra_id": "done"}, 417, "ValidationError", "Not in the dead letter queue"),
+	],
+)
+def test_edit_and_retry_with_bad_input_is_refused_whole_and_changes_nothing(
+	world, api, done_job, args, status, exc_type, message
+):
+	jobs = [dead_letter_job(world), dead_letter_job(world)]
+	extra = {"missing": frappe.generate_hash(length=10), "done": done_job}.get(args.get("extra_id"))
+	before = [(job_state(job), parameters_of(job)) for job in jobs]
+	reply = api("sysmgr").post(
+		"retry_dead_letter_jobs",
+		job_ids=[*jobs, *([extra] if extra else [])],
+		parameters=args.get("parameters", {"n": "ok"}),
+	)
+	assert_error(reply, status, exc_type, message)
+	assert [(job_state(job), parameters_of(job)) for job in jobs] == before

@@ -9,7 +9,8 @@ organization A, by an outsider (member of B only) and by a System Manager. For e
 - a member's or outsider's answer never holds the other organization's job (its id, unless the caller sent
   it, or the secret in its parameters);
 - a refused call (status >= 400) writes nothing: the Background Job, Job Execution Log and Background Job
-  Batch rows of both organizations are as many before as after.
+  Batch rows of both organizations are as many before as after, and the jobs' parameters and statuses are
+  unchanged (a dead-lettered job of A is there for ``retry_dead_letter_jobs`` with edited parameters).
 No workers run (submitted jobs stay waiting), so every row change comes from the request itself. Runs are
 reproducible (derandomized, no example database) and bounded to about a minute on two cores.
 """
@@ -39,7 +40,7 @@ pytestmark = [pytest.mark.web]
 
 SITE = "test_site"
 HTTP_TIMEOUT = 30  # s for one call
-EXAMPLES = 40  # per endpoint: 17 endpoints x 40 calls take well under a minute here (two cores)
+EXAMPLES = 40  # per endpoint: 19 endpoints x 40 calls take well under a minute here (two cores)
 JOBS = "dartwing.jobs"
 DESK = "dartwing.dartwing_core.desk_widgets"
 CHART = "dartwing.dartwing_core.dashboard_chart_source.jobs_per_hour.jobs_per_hour"
@@ -64,9 +65,11 @@ ENDPOINTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 		("GET", "POST"),
 		("organization", "job_type", "error_type", "from_date", "to_date", "limit", "start"),
 	),
-	f"{JOBS}.retry_dead_letter_jobs": (("POST",), ("job_ids",)),
+	f"{JOBS}.retry_dead_letter_jobs": (("POST",), ("job_ids", "parameters")),
 	f"{JOBS}.delete_dead_letter_jobs": (("POST",), ("job_ids",)),
 	f"{JOBS}.get_job_metrics": (("GET", "POST"), ("organization", "hours", "from_date", "to_date")),
+	f"{JOBS}.pause_job_type": (("POST",), ("job_type",)),
+	f"{JOBS}.resume_job_type": (("POST",), ("job_type",)),
 	f"{JOBS}.prometheus_metrics": (("GET",), ("format",)),
 	f"{DESK}.get_failure_rate": (("GET", "POST"), ("filters",)),
 	f"{CHART}.get": (
@@ -92,6 +95,7 @@ def world() -> SimpleNamespace:
 	job_b = submit_as(users["outsider"], job_type, org_b, {"secret": secret})
 	batch_a = submit_batch_as(users["member"], job_type, org_a, [{"n": unique("ba")}])
 	batch_b = submit_batch_as(users["outsider"], job_type, org_b, [{"secret": secret, "batch": True}])
+	dead_a = dead_letter_as(users["member"], job_type, org_a)
 	frappe.db.commit()
 	tokens = {name: token_for(user) for name, user in users.items()}
 	return SimpleNamespace(
@@ -102,9 +106,20 @@ def world() -> SimpleNamespace:
 		job_b=job_b,
 		batch_a=batch_a,
 		batch_b=batch_b,
+		dead_a=dead_a,
 		secret=secret,
 		tokens=tokens,
 	)
+
+
+def dead_letter_as(user: str, job_type: str, org: str) -> str:
+	"""A job of ``org`` in the dead letter queue (no worker runs here: moved there by the one door)."""
+	from dartwing.dartwing_core.background_jobs import state
+
+	job = submit_as(user, job_type, org, {"n": unique("dead")})
+	state.transition(state.load(job, for_update=True), "Dead Letter", message="property test: dead letter")
+	frappe.db.commit()
+	return job
 
 
 def submit_batch_as(user: str, job_type: str, org: str, items: list[dict]) -> str:
@@ -234,7 +249,15 @@ def values_for(world: SimpleNamespace, param: str) -> st.SearchStrategy:
 	"""Arbitrary JSON, mixed with the real names that get a call past its first checks."""
 	real = {
 		"job_id": [world.job_a, world.job_b],
-		"job_ids": [[world.job_a], [world.job_b], [world.job_a, world.job_b], [world.job_a, {"x": 1}]],
+		"job_ids": [
+			[world.job_a],
+			[world.job_b],
+			[world.job_a, world.job_b],
+			[world.job_a, {"x": 1}],
+			[world.dead_a],
+			[world.dead_a, world.job_a],
+			[world.dead_a, "no-such-job"],
+		],
 		"depends_on": [[world.job_a], [world.job_b], [[world.job_a]], [{"a": 1}], ["x"] * 60],
 		"batch": [world.batch_a, world.batch_b],
 		"items": [[{"n": 1}], [{"n": 1}, "x"], [], [deep(40)], [{"x": float("nan")}], [1, 2], [{"x": 2**64}]],
@@ -300,17 +323,33 @@ def call(web: str, session: requests.Session, method: str, http: str, transport:
 	return session.post(url, data=fields, timeout=HTTP_TIMEOUT)
 
 
-def row_counts(world: SimpleNamespace) -> tuple[int, int, int]:
+def row_counts(world: SimpleNamespace) -> tuple[Any, ...]:
 	"""Rows of organizations A and B: a call can only write for an organization it names, and these are
-	the only real ones it knows (other suites' leftovers elsewhere cannot disturb the count)."""
+	the only real ones it knows (other suites' leftovers elsewhere cannot disturb the count); a digest of
+	their jobs' statuses and parameters (an edit-and-retry changes rows without adding any); and the job
+	type's pause with its audit comments (pause_job_type / resume_job_type)."""
 	frappe.db.rollback()  # read what the server committed
 	orgs = {"orgs": (world.org_a, world.org_b)}
+	digest = frappe.db.sql(
+		"""SELECT SUM(CRC32(CONCAT(name, status, IFNULL(parameters, ''))))
+		FROM `tabBackground Job` WHERE organization IN %(orgs)s""",
+		orgs,
+	)
 	jobs = frappe.db.sql("SELECT COUNT(*) FROM `tabBackground Job` WHERE organization IN %(orgs)s", orgs)
 	logs = frappe.db.sql("SELECT COUNT(*) FROM `tabJob Execution Log` WHERE organization IN %(orgs)s", orgs)
 	batches = frappe.db.sql(
 		"SELECT COUNT(*) FROM `tabBackground Job Batch` WHERE organization IN %(orgs)s", orgs
 	)
-	return int(jobs[0][0]), int(logs[0][0]), int(batches[0][0])
+	paused = frappe.db.get_value("Job Type", world.job_type, ["paused", "paused_by", "modified"])
+	comments = frappe.db.count("Comment", {"reference_doctype": "Job Type", "reference_name": world.job_type})
+	return (
+		int(jobs[0][0]),
+		int(logs[0][0]),
+		int(batches[0][0]),
+		int(digest[0][0] or 0),
+		tuple(paused),
+		comments,
+	)
 
 
 def check_reply(
@@ -346,8 +385,12 @@ def baseline(world: SimpleNamespace, method: str) -> dict:
 		return {"batch": world.batch_a}
 	if name in ("get_job_status", "get_job_history", "cancel_job", "retry_job"):
 		return {"job_id": world.job_a}
-	if name in ("retry_dead_letter_jobs", "delete_dead_letter_jobs"):
+	if name == "retry_dead_letter_jobs":
+		return {"job_ids": [world.dead_a]}  # with drawn parameters: an edit-and-retry
+	if name == "delete_dead_letter_jobs":
 		return {"job_ids": [world.job_a]}
+	if name in ("pause_job_type", "resume_job_type"):
+		return {"job_type": world.job_type}
 	return {}
 
 
@@ -435,3 +478,42 @@ def test_a_value_that_was_a_server_error_is_refused_with_417_and_writes_nothing(
 	assert body["exc_type"] == exc_type, body
 	assert fragment is None or fragment in " ".join(server_messages(reply)), body
 	assert row_counts(world) == before
+
+
+# ------------------------------------------------------------------------- pause / resume, maintenance
+@pytest.mark.parametrize(
+	"who, args, status",
+	[
+		("member", {"job_type": "__world__"}, 403),
+		("outsider", {"job_type": "__world__"}, 403),
+		("sysmgr", {}, 417),
+		("sysmgr", {"job_type": ""}, 417),
+		("sysmgr", {"job_type": ["a"]}, 417),
+		("sysmgr", {"job_type": "no such job type"}, 404),
+	],
+)
+@pytest.mark.parametrize("endpoint", ["pause_job_type", "resume_job_type"])
+def test_pause_and_resume_refuse_with_a_clear_4xx_and_write_nothing(
+	world, web, sessions, endpoint, who, args, status
+):
+	args = {key: world.job_type if value == "__world__" else value for key, value in args.items()}
+	before = row_counts(world)
+	reply = call(web, sessions[who], f"{JOBS}.{endpoint}", "POST", "json", args)
+	assert reply.status_code == status, f"{reply.status_code}: {reply.text[:800]}"
+	assert "Traceback" not in reply.text
+	assert row_counts(world) == before
+
+
+def test_a_submission_during_maintenance_is_refused_by_frappe_with_503_and_writes_nothing(
+	world, web, sessions
+):
+	"""Frappe answers every request with 503 (SessionStopped) while maintenance_mode is set, before any
+	app code runs; the engine writes nothing. Python submissions are accepted and wait (decisions.md)."""
+	args = {"job_type": world.job_type, "organization": world.org_a, "parameters": {"n": unique("m")}}
+	before = row_counts(world)
+	with testing.site_config(SITE, maintenance_mode=1):
+		reply = call(web, sessions["member"], f"{JOBS}.submit_job", "POST", "json", args)
+	assert reply.status_code == 503, f"{reply.status_code}: {reply.text[:800]}"
+	assert row_counts(world) == before
+	after = call(web, sessions["member"], f"{JOBS}.submit_job", "POST", "json", args)
+	assert after.status_code == 200, after.text[:800]

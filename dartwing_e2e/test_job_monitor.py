@@ -478,3 +478,25 @@ def test_upcoming_runs_show_the_members_schedules_only(browser, stack, tenants):
 	page.wait_for_selector("#job-monitor[data-schedules='loaded']", state="attached")
 	assert page.locator(f"tr.jm-schedule[data-schedule='{schedule.name}']").count() == 0
 	context.close()
+
+
+def test_a_paused_job_type_and_why_its_job_waits_are_shown(browser, stack, tenants):
+	from dartwing.dartwing_core.background_jobs import pauses
+
+	job_type = make_job_type()
+	pauses.pause_job_type(job_type)
+	frappe.db.commit()
+	job = _submit_as(tenants["member"], job_type, tenants["org"])
+	try:
+		context, page = open_monitor(browser, stack, tenants["member"])
+		banner = page.locator(f"#jm-paused li[data-job-type='{job_type}']")
+		assert "Administrator" in banner.inner_text(), banner.inner_text()
+		job_row(page, job).wait_for()
+		job_row(page, job).locator("td").first.click()
+		waiting = page.locator("#jm-history-waiting[data-gate='job_type_paused']")
+		waiting.wait_for()
+		assert "paused by Administrator" in waiting.inner_text(), waiting.inner_text()
+		context.close()
+	finally:
+		pauses.resume_job_type(job_type)
+		frappe.db.commit()

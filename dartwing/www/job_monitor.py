@@ -11,7 +11,8 @@ Contract:
   Active ones for System Managers), the enabled job types, whether the dead letter view is available
   (System Manager / Administrator only — the API checks again), the Socket.IO port and site name, the
   session's CSRF token for POSTs, the status sets (``boot.job_status_sets``, from transitions.py), the
-  site's and the user's time zones (as Frappe's desk boot has them), and the translations of every
+  site's and the user's time zones (as Frappe's desk boot has them), the paused job types (who paused
+  them, since when: every user sees why a type's jobs wait), and the translations of every
   ``__("…")`` string of the page's script in the user's language. All data itself is fetched through
   ``dartwing.jobs.*``; whether a job may be canceled or retried comes with each job (``can_manage``).
 - The page loads its script and style through ``include_script`` / ``include_style`` (the bundles that
@@ -51,6 +52,13 @@ def get_context(context: Any) -> Any:
 	context.job_statuses = job_status_sets()
 	context.job_types = frappe.get_all(
 		"Job Type", filters={"enabled": 1}, pluck="name", order_by="name asc", ignore_permissions=True
+	)
+	context.paused_job_types = frappe.get_all(
+		"Job Type",
+		filters={"enabled": 1, "paused": 1},
+		fields=["name", "paused_by", "paused_at"],
+		order_by="name asc",
+		ignore_permissions=True,
 	)
 	context.socketio_port = frappe.conf.get("socketio_port") or DEFAULT_SOCKETIO_PORT
 	context.site_name = frappe.local.site

@@ -889,11 +889,46 @@ def is_whitelisted(method: Callable) -> None:
 				form_dict[key] = escape_html(value)
 
 
+def connect_replica() -> bool:
+	"""Swap ``local.db`` for a connection to ``replica_host`` (``frappe.connect_replica``); False when
+	this context already reads from the replica."""
+	from frappe.database import get_db
+
+	if local and hasattr(local, "replica_db") and hasattr(local, "primary_db"):
+		return False
+	user, password = local.conf.db_name, local.conf.db_password
+	if local.conf.different_credentials_for_replica:
+		user, password = local.conf.replica_db_name, local.conf.replica_db_password
+	local.replica_db = get_db(
+		host=local.conf.replica_host,
+		port=local.conf.replica_db_port,
+		user=user,
+		password=password,
+		cur_db_name=local.conf.db_name,
+	)
+	local.primary_db = local.db
+	local.db = local.replica_db
+	return True
+
+
 def read_only() -> Callable:
-	"""Decorator factory; benchless has no replica, so the function runs on the primary."""
+	"""``frappe.read_only``: with ``read_from_replica`` in the site config the function reads through a
+	replica connection (nested calls keep it), and the primary is put back afterwards. As in Frappe, the
+	switch happens once per context (``local``): ``replica_db`` stays set, so a second call in the same
+	request or job reads from the primary."""
 
 	def innfn(fn: Callable) -> Callable:
-		return fn
+		@functools.wraps(fn)
+		def wrapper_fn(*args: Any, **kwargs: Any) -> Any:
+			switched = bool(conf.read_from_replica) and connect_replica()
+			try:
+				return fn(*args, **get_newargs(fn, kwargs))
+			finally:
+				if switched and local and hasattr(local, "primary_db"):
+					local.db.close()
+					local.db = local.primary_db
+
+		return wrapper_fn
 
 	return innfn
 
@@ -1040,6 +1075,48 @@ def _clear_meta_cache(doctype: str | None) -> None:
 	clear = getattr(meta_module, "clear_meta_cache", None)
 	if clear:
 		clear(doctype) if doctype else clear()
+
+
+def sendmail(
+	recipients: list[str] | str | None = None,
+	sender: str = "",
+	subject: str = "No Subject",
+	message: str = "No Message",
+	as_markdown: bool = False,
+	delayed: bool = True,
+	reference_doctype: str | None = None,
+	reference_name: str | None = None,
+	content: str | None = None,
+	doctype: str | None = None,
+	name: str | None = None,
+	cc: list[str] | str | None = None,
+	send_after: Any = None,
+	send_priority: int = 1,
+	now: bool | None = None,
+	**unsupported: Any,
+) -> Any:
+	"""Queue an email (an Email Queue row in the caller's transaction), as Frappe 15's ``sendmail`` with
+	``delayed=True``. benchless has no SMTP: sending now and the options dartwing never passes
+	(templates, attachments, …) raise NotImplementedError rather than being silently dropped."""
+	if now or not delayed:
+		raise NotImplementedError("benchless cannot send email now: it only queues Email Queue rows")
+	given = sorted(key for key, value in unsupported.items() if value not in (None, False, "", [], 0, 1))
+	if given or as_markdown:
+		raise NotImplementedError(f"benchless sendmail does not support {given or ['as_markdown']}")
+	from frappe.email.doctype.email_queue.email_queue import queue_email
+
+	to = recipients.replace(";", ",").split(",") if isinstance(recipients, str) else list(recipients or [])
+	return queue_email(
+		recipients=to,
+		cc=cc.split(",") if isinstance(cc, str) else list(cc or []),
+		sender=sender,
+		subject=subject,
+		message=content or message,
+		reference_doctype=doctype or reference_doctype,
+		reference_name=name or reference_name,
+		send_after=send_after,
+		send_priority=send_priority,
+	)
 
 
 def get_system_settings(key: str) -> Any:

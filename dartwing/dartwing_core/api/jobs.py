@@ -2,7 +2,10 @@
 
 Contract: every endpoint is type-annotated, checks permission first, and stays thin: the work is
 done by the engine. Jobs of organizations the caller does not belong to are answered exactly like
-jobs that do not exist (404). State-changing endpoints accept POST only. Documented in
+jobs that do not exist (404). State-changing endpoints accept POST only. Lists and metrics are
+``frappe.read_only()``, as Frappe's own list views and reports: with ``read_from_replica`` set they read
+from the MariaDB replica. A job's status and history stay on the primary, so a caller polling the job it
+just submitted never misses it through replica lag. Documented in
 specs/011-background-job-engine/contracts/api.md.
 """
 
@@ -19,6 +22,7 @@ from dartwing.dartwing_core.background_jobs import (
 	config,
 	dead_letter,
 	engine,
+	pauses,
 	queries,
 	schedules,
 )
@@ -89,6 +93,7 @@ def cancel_batch(batch: str | None = None) -> dict[str, Any]:
 
 
 @frappe.whitelist(methods=["GET", "POST"])
+@frappe.read_only()
 def list_batches(
 	organization: str | None = None,
 	status: str | None = None,
@@ -108,6 +113,7 @@ def get_job_status(job_id: str | None = None) -> dict[str, Any]:
 
 
 @frappe.whitelist(methods=["GET", "POST"])
+@frappe.read_only()
 def list_jobs(
 	organization: str | None = None,
 	status: str | None = None,
@@ -145,6 +151,7 @@ def retry_job(job_id: str | None = None) -> dict[str, Any]:
 
 
 @frappe.whitelist(methods=["GET", "POST"])
+@frappe.read_only()
 def list_schedules(
 	organization: str | None = None, limit: int = config.LIST_LIMIT_DEFAULT, start: int = 0
 ) -> dict[str, Any]:
@@ -165,6 +172,7 @@ def get_schedule(schedule: str | None = None) -> dict[str, Any]:
 
 
 @frappe.whitelist(methods=["GET", "POST"])
+@frappe.read_only()
 def get_dead_letter_jobs(
 	organization: str | None = None,
 	job_type: str | None = None,
@@ -187,10 +195,14 @@ def get_dead_letter_jobs(
 
 
 @frappe.whitelist(methods=["POST"])
-def retry_dead_letter_jobs(job_ids: list | str | None = None) -> dict[str, Any]:
-	"""System Manager: put dead-lettered jobs back to Pending with a fresh retry budget."""
+def retry_dead_letter_jobs(
+	job_ids: list | str | None = None, parameters: dict | str | None = None
+) -> dict[str, Any]:
+	"""System Manager: put dead-lettered jobs back to Pending with a fresh retry budget; with
+	``parameters``, all of them with those parameters (checked as a submission's; all or nothing)."""
 	_require(job_ids=job_ids)
-	return dead_letter.retry_dead_letters(_json_argument("job_ids", job_ids, list))
+	job_ids = _json_argument("job_ids", job_ids, list)
+	return dead_letter.retry_dead_letters(job_ids, _json_argument("parameters", parameters, dict))
 
 
 @frappe.whitelist(methods=["POST"])
@@ -198,6 +210,18 @@ def delete_dead_letter_jobs(job_ids: list | str | None = None) -> dict[str, Any]
 	"""System Manager: delete dead-lettered jobs and their logs."""
 	_require(job_ids=job_ids)
 	return dead_letter.delete_dead_letters(_json_argument("job_ids", job_ids, list))
+
+
+@frappe.whitelist(methods=["POST"])
+def pause_job_type(job_type: str | None = None) -> dict[str, Any]:
+	"""System Manager: stop every start of a Job Type (running jobs finish, waiting ones wait)."""
+	return pauses.pause_job_type(job_type)
+
+
+@frappe.whitelist(methods=["POST"])
+def resume_job_type(job_type: str | None = None) -> dict[str, Any]:
+	"""System Manager: lift a Job Type's pause; its waiting jobs are dispatched at once."""
+	return pauses.resume_job_type(job_type)
 
 
 def _require(**values: Any) -> None:
@@ -222,6 +246,7 @@ def _json_argument(name: str, value: Any, expected: type) -> Any:
 
 
 @frappe.whitelist(methods=["GET", "POST"])
+@frappe.read_only()
 def get_job_metrics(
 	organization: str | None = None,
 	hours: int = 24,
@@ -239,6 +264,7 @@ def get_job_metrics(
 
 
 @frappe.whitelist(methods=["GET"])
+@frappe.read_only()
 def prometheus_metrics() -> Response:
 	"""System Manager: the metrics of the last 24 hours in Prometheus text format (version 0.0.4)."""
 	from dartwing.dartwing_core.background_jobs import metrics, permissions

@@ -24,6 +24,18 @@ Contract:
   in flight, which ``RECOUNT_MARGIN`` absorbs.
 - Redis losing its data empties the windows (one window admits more) and the bounds (the next
   submissions count in the database).
+
+The same mechanism admits a job's start, when dispatch moves it Pending → Queued (``StartAdmission``):
+- Global running cap (``max_running_global``, 0 = none): a count in the database of the type's
+  Queued + Running jobs of every organization, taken by a dispatch that holds the Job Type row's lock
+  (``lock_limited_types``, taken before the dispatch's first read, so its view includes every
+  job queued by the previous holder). Dispatchers of one limited type are serialized, on every host:
+  the cap can never be passed.
+- Start rate (``rate_limit_starts`` per ``rate_limit_starts_window_seconds``, 0 = none): a sorted set per
+  (site, job type) of the starts in the window, pruned, counted and appended by one script with Redis's
+  own clock, so dispatchers on hosts with different clocks share one window. A dispatch that rolls
+  back gives its starts back. ``take_start`` answers either a slot or the seconds until the next one.
+  Redis losing its data empties the window (one window may admit up to twice the rate).
 """
 
 import time
@@ -67,6 +79,25 @@ if not base[1] or not base[2] or not base[3] or tonumber(base[2]) > admitted - c
 	return {1, admitted, -1, -1}
 end
 return {1, admitted, tonumber(base[1]), tonumber(base[2])}
+"""
+
+
+# One script both takes a start (ARGV[3] = 1) and only looks (0): pruned and counted with Redis's clock.
+# Returns {taken, seconds until the next free slot (text: Lua numbers would be truncated), free starts}.
+_START = """
+local now = redis.call('TIME')
+local t = tonumber(now[1]) + tonumber(now[2]) / 1000000
+local window = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', t - window)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+	local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+	return {0, tostring(math.max(tonumber(oldest[2]) + window - t, 0)), 0}
+end
+if tonumber(ARGV[3]) == 1 then
+	redis.call('ZADD', KEYS[1], t, ARGV[4])
+	redis.call('EXPIRE', KEYS[1], math.ceil(window) + 1)
+end
+return {1, '0', tonumber(ARGV[2]) - redis.call('ZCARD', KEYS[1])}
 """
 
 
@@ -200,6 +231,88 @@ def on_transitions(changes: list[Any]) -> None:
 		pipe.execute()
 	except Exception:
 		frappe.logger("dartwing.jobs").warning(f"Could not grow the waiting bounds {sorted(grown)}")
+
+
+@dataclass(frozen=True)
+class StartWindow:
+	"""A Job Type's start rate as dispatch and ``waiting_for`` see it."""
+
+	limit: int  # starts per window (0: no start rate)
+	window_seconds: int
+
+	@classmethod
+	def of(cls, job_type: Mapping[str, Any]) -> "StartWindow":
+		window = int(job_type.get("rate_limit_starts_window_seconds") or 0)
+		window = window or config.DEFAULT_START_RATE_WINDOW_SECONDS
+		return cls(
+			max(int(job_type.get("rate_limit_starts") or 0), 0),
+			min(max(window, 1), config.MAX_START_RATE_WINDOW_SECONDS),
+		)
+
+
+def limited_types() -> list[str]:
+	"""The enabled Job Types with a global running cap (their dispatches must hold the type's lock)."""
+	return frappe.db.sql_list(
+		"SELECT name FROM `tabJob Type` WHERE enabled = 1 AND max_running_global > 0 ORDER BY name"
+	)
+
+
+def lock_limited_types(names: list[str]) -> list[str]:
+	"""Lock the named Job Type rows (name order, so two dispatchers never wait on each other in a
+	cycle) until the transaction ends. Called before the dispatch's first plain read: its view then
+	includes every job the previous holder queued, so the global count it reads is exact."""
+	if not names:
+		return []
+	return frappe.db.sql_list(
+		"SELECT name FROM `tabJob Type` WHERE name IN %(names)s ORDER BY name FOR UPDATE",
+		{"names": tuple(sorted(names))},
+	)
+
+
+def take_start(job_type: str, window: StartWindow) -> float:
+	"""Take one start of the type's window for a job about to be queued in this transaction: 0.0 when
+	taken (given back if the transaction rolls back), else the seconds until a slot frees. Raises when
+	Redis cannot be reached (the dispatch fails and is retried by the next one; nothing is queued)."""
+	if not window.limit:
+		return 0.0
+	member = uuid.uuid4().hex
+	key = _start_key(job_type)
+	taken, wait, _free = _redis().eval(_START, 1, key, window.window_seconds, window.limit, 1, member)
+	if not taken:
+		return max(float(wait), 0.001)
+	frappe.db.after_rollback.add(lambda: _give_back(Slot(key=key, member=member)))
+	return 0.0
+
+
+def next_start_in(job_type: str, window: StartWindow) -> float:
+	"""Seconds until the type's window has a free start (0.0: free now); takes nothing."""
+	return _peek(job_type, window)[0]
+
+
+def free_starts(job_type: str, window: StartWindow) -> int | None:
+	"""Starts the type's window has free now (None: no start rate); takes nothing."""
+	return _peek(job_type, window)[1] if window.limit else None
+
+
+def _peek(job_type: str, window: StartWindow) -> tuple[float, int]:
+	if not window.limit:
+		return 0.0, 0
+	taken, wait, free = _redis().eval(
+		_START, 1, _start_key(job_type), window.window_seconds, window.limit, 0, ""
+	)
+	return (0.0, int(free)) if taken else (max(float(wait), 0.001), 0)
+
+
+def starts_in_window(job_type: str, window_seconds: int) -> int:
+	"""Starts taken in the last ``window_seconds`` (for tests and operators)."""
+	key = _start_key(job_type)
+	conn = _redis()
+	conn.zremrangebyscore(key, "-inf", time.time() - window_seconds)
+	return int(conn.zcard(key))
+
+
+def _start_key(job_type: str) -> str:
+	return f"dartwing:starts:{frappe.local.site}:{job_type}"
 
 
 def used(organization: str, job_type: str, window_seconds: int) -> int:

@@ -18,6 +18,19 @@ DEFAULT_BACKOFF_BASE_SECONDS = 60  # s, delay before the first retry
 DEFAULT_BACKOFF_FACTOR = 2  # multiplier per further retry
 DEFAULT_BACKOFF_MAX_SECONDS = 3600  # s, cap on any single delay
 DEFAULT_BACKOFF_JITTER = 0.1  # fraction of the delay, applied ±
+MAX_RETRY_AFTER_SECONDS = (
+	86400  # s, longest wait a handler's retry_after may ask for (a vendor's Retry-After)
+)
+
+# Snoozes: a handler puts its job back to wait without spending a retry (ctx.snooze)
+DEFAULT_MAX_SNOOZES = 20  # snoozes per job (a Job Type may say otherwise); one more dead-letters it
+MAX_SNOOZES_LIMIT = 1000  # upper bound accepted on a Job Type
+MAX_SNOOZE_SECONDS = 7 * 86400  # s, longest single snooze
+
+# Telling people: dead letters become Notification Log entries, grouped per job type and window
+DEAD_LETTER_NOTICE_WINDOW_SECONDS = 900  # s, one entry per job type (and organization) per window
+MAX_DEAD_LETTER_NOTICE_WINDOW_SECONDS = 86400  # s, the site config override is bounded by this
+EDITED_PARAMETERS_LOG_CHARS = 400  # characters of old / new parameters written into the history; else hashes
 
 # Submission guards
 DEFAULT_DEDUP_WINDOW_SECONDS = 300  # s, identical submissions inside it return the same job; 0 disables
@@ -27,6 +40,10 @@ DEFAULT_RATE_LIMIT_WINDOW_SECONDS = 60  # s
 MAX_RATE_LIMIT_WINDOW_SECONDS = 86400  # s, a window over 24 h is refused
 DEFAULT_MAX_QUEUED_PER_ORG = 1000  # jobs Pending + Queued per organization and type
 DEFAULT_MAX_RUNNING_PER_ORG = 4  # jobs Queued + Running per organization (fair dispatch)
+MAX_RUNNING_GLOBAL_LIMIT = 100_000  # upper bound of a Job Type's cap on Queued + Running, all organizations
+MAX_RATE_LIMIT_STARTS = 100_000  # upper bound of a Job Type's starts per start window
+DEFAULT_START_RATE_WINDOW_SECONDS = 60  # s, a Job Type's start window when it sets a start rate
+MAX_START_RATE_WINDOW_SECONDS = 86400  # s, a start window over 24 h is refused
 MAX_PARAMETERS_BYTES = 256 * 1024  # bytes of JSON parameters per job
 
 # Workers

@@ -3,7 +3,8 @@
 Contract: no I/O. ``update_progress`` only offers the value to the job's ``ProgressThrottle`` and wakes
 the side channel when an update must go out now; the side channel stores and publishes it. A
 requested cancellation (set by the side channel) surfaces as ``JobCanceled`` at the handler's next
-``checkpoint()`` or ``update_progress()``.
+``checkpoint()`` or ``update_progress()``. ``snooze(seconds)`` raises ``Snooze``: the handler stops
+there, its writes are rolled back, and outcome.py puts the job back to wait (no retry spent).
 """
 
 import signal
@@ -15,7 +16,7 @@ from typing import Any
 
 from frappe import _
 
-from dartwing.dartwing_core.background_jobs.errors import JobCanceled, JobTimedOut
+from dartwing.dartwing_core.background_jobs.errors import JobCanceled, JobTimedOut, Snooze
 from dartwing.dartwing_core.background_jobs.progress import ProgressThrottle, ProgressUpdate
 
 PROGRESS_MESSAGE_MAX_CHARS = 140
@@ -32,7 +33,8 @@ class JobContext:
 		self.job_type: str = job["job_type"]
 		self.organization: str = job["organization"]
 		self.submitted_by: str = job["submitted_by"]
-		self.attempt: int = int(job.get("retry_count") or 0) + 1
+		self.attempt: int = int(job.get("retry_count") or 0) + 1  # a snooze keeps the attempt
+		self.snoozes: int = int(job.get("snooze_count") or 0)  # times this job snoozed so far
 		self.parameters = parameters
 		self.output_reference: str | None = None
 		self.throttle = throttle
@@ -48,6 +50,12 @@ class JobContext:
 		"""Raise ``JobCanceled`` if cancellation was requested. Costs no I/O."""
 		if self._cancel.is_set():
 			raise JobCanceled(_("Job {0} was canceled").format(self.name))
+
+	def snooze(self, seconds: float, reason: str = "") -> None:
+		"""Stop here and run again in ``seconds`` (finite, > 0, at most a week): no retry is spent and it
+		is no failure; the Job Type's ``max_snoozes`` bounds how often. Raises ``Snooze`` (ValueError for
+		a bad ``seconds``); the attempt's writes are rolled back, like a failed attempt's."""
+		raise Snooze(seconds, reason)
 
 	def update_progress(self, percent: float, message: str = "") -> None:
 		"""Report progress (0-100) and a step message; also a cancellation checkpoint."""

@@ -5,6 +5,13 @@ organization. A dead-lettered job keeps its error type, message, traceback and e
 (``attempts``). Retry puts a job back to Pending with a fresh retry budget, logged with who did it;
 delete removes the job with its log and dependency rows. Bulk calls report per job and never stop
 half-way on one bad id.
+
+Edit and retry (``retry_dead_letters(job_ids, parameters)``): the new parameters are checked as a
+submission checks them (``engine.validate_parameters``), then every job is locked and must be in the
+dead letter queue, before anything is written: one bad id or bad parameters refuse the whole call (404 /
+417) and change nothing. Each job then goes back to Pending with the new parameters (and their hash) in
+the same status change, whose history row says who changed what: the old and new parameters, or their
+hashes when either is longer than ``EDITED_PARAMETERS_LOG_CHARS``.
 """
 
 from typing import Any
@@ -13,6 +20,7 @@ import frappe
 from frappe import _
 
 from dartwing.dartwing_core.background_jobs import arguments, config, engine, permissions, queries, state
+from dartwing.dartwing_core.background_jobs.hashing import hash_canonical
 from dartwing.dartwing_core.background_jobs.transitions import JobStatus
 
 ADMIN_ROLE = "System Manager"
@@ -36,8 +44,12 @@ def list_dead_letters(
 	)
 
 
-def retry_dead_letters(job_ids: list[str]) -> dict[str, Any]:
+def retry_dead_letters(job_ids: list[str], parameters: Any = None) -> dict[str, Any]:
+	"""Retry dead-lettered jobs; with ``parameters``, every one of them with those parameters instead
+	(all or nothing)."""
 	_check_admin()
+	if parameters is not None:
+		return _retry_edited(_bulk_ids(job_ids), parameters)
 	done, failed = [], {}
 	for job_id in _bulk_ids(job_ids):
 		job = state.load(job_id)
@@ -52,6 +64,61 @@ def retry_dead_letters(job_ids: list[str]) -> dict[str, Any]:
 			continue
 		done.append(job_id)
 	return {"retried": done, "failed": failed}
+
+
+def _retry_edited(ids: list[str], parameters: Any) -> dict[str, Any]:
+	params_json, canonical = engine.validate_parameters(parameters)  # 417, nothing written
+	jobs = _locked_dead_letters(ids)
+	for job_id in ids:
+		job = jobs[job_id]
+		new_hash = hash_canonical(job.job_type, job.organization, canonical)
+		note = _edit_note(job.parameters or "{}", params_json, job.params_hash, new_hash)
+		engine.retry_job_as_admin(
+			job_id, updates={"parameters": params_json, "params_hash": new_hash}, note=note
+		)
+		frappe.logger("dartwing.jobs").info(
+			f"{frappe.session.user} retried {job_id} with edited parameters {job.params_hash} -> {new_hash}"
+		)
+	return {"retried": ids, "failed": {}}
+
+
+def _locked_dead_letters(ids: list[str]) -> dict[str, frappe._dict]:
+	"""The jobs, locked, if every one exists and is dead-lettered; otherwise refuse the whole call."""
+	rows = frappe.db.sql(
+		"""SELECT name, status, job_type, organization, parameters, params_hash
+		FROM `tabBackground Job` WHERE name IN %(ids)s FOR UPDATE""",
+		{"ids": tuple(ids)},
+		as_dict=True,
+	)
+	found = {row.name: row for row in rows}
+	missing = [job_id for job_id in ids if job_id not in found]
+	if missing:
+		frappe.throw(
+			_("Background Job {0} not found").format(", ".join(missing[:10])), frappe.DoesNotExistError
+		)
+	moved = [job_id for job_id in ids if found[job_id].status != JobStatus.DEAD_LETTER.value]
+	if moved:
+		frappe.throw(
+			_("Not in the dead letter queue: {0}; nothing was retried").format(", ".join(moved[:10])),
+			frappe.ValidationError,
+		)
+	return found
+
+
+def _edit_note(old_json: str, new_json: str, old_hash: str | None, new_hash: str) -> str:
+	"""What the history says of an edit: both parameter sets when short, else their hashes."""
+	old_text, new_text = _compact(old_json), _compact(new_json)
+	limit = config.EDITED_PARAMETERS_LOG_CHARS
+	if len(old_text) <= limit and len(new_text) <= limit:
+		return _("parameters changed from {0} to {1}").format(old_text, new_text)
+	return _("parameters changed from hash {0} to hash {1}").format(old_hash or "-", new_hash)
+
+
+def _compact(text: str) -> str:
+	try:
+		return frappe.as_json(frappe.parse_json(text), indent=None, separators=(",", ":"))
+	except (TypeError, ValueError):
+		return text
 
 
 def delete_dead_letters(job_ids: list[str]) -> dict[str, Any]:

@@ -2,10 +2,19 @@
 
 Contract:
 - ``dispatch_org(org)`` moves an organization's ready Pending jobs to Queued, highest priority and
-  oldest first, while the organization is Active and each job type stays under its
-  ``max_running_per_org`` (Queued + Running). Dispatch of one organization is serialized by a row
-  lock on the Organization, so two dispatchers never exceed a cap. It never commits; the RQ enqueue
-  happens after the caller's commit (``frappe.enqueue(enqueue_after_commit=True)``).
+  oldest first, while every gate of ``gates.py`` is open: the site has no switch set (maintenance,
+  paused scheduler), the organization is Active, the job type is not paused, under its
+  ``max_running_per_org`` (Queued + Running) and its ``max_running_global`` (every organization), and
+  its start window has a free start (``admission.take_start``). Dispatch of one organization is
+  serialized by a row lock on the Organization, and dispatch of a globally capped type by a row lock
+  on its Job Type (``admission.lock_limited_types``, taken before the first read), so concurrent
+  dispatchers on any host never exceed a cap. It never commits; the RQ enqueue happens after the
+  caller's commit (``frappe.enqueue(enqueue_after_commit=True)``).
+- ``dispatch_job_type(t)`` wakes the organizations waiting for a globally capped or rate-limited
+  type, fewest slots of it held first, each for its share of the free starts (fair share under a
+  global limit). It runs when such a type frees a slot, after a Job Type is saved or resumed
+  (``schedule_job_type``), and on every scheduler tick for types that wait on their start window
+  (``dispatch_limited_types``): a job over the rate is never left without a dispatch.
 - ``enqueue()`` is the only function that hands a job to RQ. Each dispatch gets a fresh RQ job id,
   stored on the job; the worker claims with it, so a stale RQ job can never run a job twice.
 - ``follow_up(changes)`` is a consequence of status changes (``state.ON_TRANSITION``), run after their
@@ -26,7 +35,7 @@ import frappe
 from frappe import _
 from frappe.utils import now_datetime
 
-from dartwing.dartwing_core.background_jobs import config, dependencies, state
+from dartwing.dartwing_core.background_jobs import admission, config, dependencies, gates, state
 from dartwing.dartwing_core.background_jobs.transitions import (
 	PARENT_FAILED_FOR_GOOD,
 	RETRY_WAITING,
@@ -36,6 +45,7 @@ from dartwing.dartwing_core.background_jobs.transitions import (
 
 RUN_JOB = "dartwing.dartwing_core.background_jobs.executor.run_job"
 _FLAG = "dartwing_dispatch_targets"
+_TYPE_FLAG = "dartwing_dispatch_job_types"
 _RANK = {priority: rank for rank, priority in enumerate(config.PRIORITIES_BY_RANK)}
 _PRIORITY_VALUES = {f"p{rank}": priority for rank, priority in enumerate(config.PRIORITIES_BY_RANK)}
 _BY_PRIORITY = "FIELD(priority, %(p0)s, %(p1)s, %(p2)s, %(p3)s), creation"
@@ -75,10 +85,17 @@ def follow_up(changes: list[state.Change]) -> None:
 	"""After a commit: dispatch what the committed status changes may have made possible."""
 	targets: dict[str, Target] = {}
 	pending_types: dict[str, set[str]] = {}
+	# A freed slot of a globally capped type goes to the organization that holds fewest of it, not
+	# back to the one that freed it: those types are woken across organizations (fair share).
+	capped = set(admission.limited_types()) if any(change.frees_slot for change in changes) else set()
+	woken: set[str] = set()
 	for change in changes:
+		freed_here = change.frees_slot and change.job_type not in capped
+		if change.frees_slot and not freed_here:
+			woken.add(change.job_type)
 		narrow = Target(
 			jobs={change.name} if change.entered_pending else set(),
-			job_types={change.job_type} if change.frees_slot else set(),
+			job_types={change.job_type} if freed_here else set(),
 			parents={change.name} if change.ended else set(),
 		)
 		if narrow.jobs or narrow.job_types or narrow.parents:
@@ -92,6 +109,8 @@ def follow_up(changes: list[state.Change]) -> None:
 			target.job_types |= pending_types[organization]
 			target.jobs = set()
 		dispatch_now(organization, target)
+	for job_type in sorted(woken):
+		dispatch_job_type(job_type)
 
 
 def schedule(organization: str) -> None:
@@ -113,16 +132,21 @@ def _run_scheduled() -> None:
 		dispatch_now(organization)
 
 
-def dispatch_now(organization: str, target: Target | None = None) -> int:
+def dispatch_now(
+	organization: str, target: Target | None = None, *, limit: int = config.SWEEP_BATCH_SIZE
+) -> int:
 	"""Dispatch one organization in its own transaction; errors are logged, never raised."""
+	if gates.site_switch():
+		return 0  # nothing starts while the site is in maintenance or its scheduler is paused
 	try:
 		if target is not None and _caps_taken(organization, target):
 			return 0  # it only read; its view (taken after the caller's commit) is all it needed
+		limited = admission.limited_types()  # read before the commit: the locked view starts later
 		# The locked dispatch must read a view taken after it holds the organization lock: under
 		# REPEATABLE READ a view opened earlier (the look-ahead, a sweep's list of organizations)
 		# would hide what the previous lock holder queued, and a cap could be passed.
 		frappe.db.commit()
-		count = dispatch_org(organization, target=target)
+		count = dispatch_org(organization, target=target, limit=limit, limited=limited)
 		frappe.db.commit()
 		return count
 	except Exception:
@@ -132,25 +156,34 @@ def dispatch_now(organization: str, target: Target | None = None) -> int:
 
 
 def dispatch_org(
-	organization: str, *, target: Target | None = None, limit: int = config.SWEEP_BATCH_SIZE
+	organization: str,
+	*,
+	target: Target | None = None,
+	limit: int = config.SWEEP_BATCH_SIZE,
+	limited: list[str] | None = None,
 ) -> int:
-	"""Queue what may run now for one organization; returns how many jobs were queued."""
+	"""Queue what may run now for one organization; returns how many jobs were queued. ``limited``
+	(the globally capped types, read by the caller before its transaction began) are locked first;
+	a direct caller that passes none reads them here, inside its own view."""
+	if gates.site_switch():
+		return 0
 	target = target or Target(everything=True)
 	org_status = frappe.db.sql(
 		"SELECT status FROM `tabOrganization` WHERE name = %(org)s FOR UPDATE",
 		{"org": organization},
 		pluck=True,
 	)
-	slots = _type_slots(organization, None if target.everything else target.job_types)
-	open_types = {name: row.cap - row.used for name, row in slots.items() if row.used < row.cap}
+	locked = admission.lock_limited_types(admission.limited_types() if limited is None else limited)
+	slots = gates.type_states(organization, None if target.everything else target.job_types, locked)
+	open_types = {name: row.free for name, row in slots.items() if gates.type_gate(row) is None}
 	pending = _pending_jobs(organization, target, open_types, limit)
 	if not pending:
 		return 0
-	slots.update(_type_slots(organization, {job.job_type for job in pending} - set(slots)))
+	slots.update(gates.type_states(organization, {job.job_type for job in pending} - set(slots), locked))
 	if not org_status:
 		_dead_letter_all(pending, _("Organization not found"))
 		return 0
-	if org_status[0] != "Active":
+	if gates.organization_gate(org_status[0]):
 		return 0
 	return _dispatch_ready(pending, slots)
 
@@ -179,9 +212,10 @@ def _caps_taken(organization: str, target: Target) -> bool:
 	return all(row.used >= _cap(row.cap) for row in rows)
 
 
-def _dispatch_ready(pending: list[frappe._dict], slots: dict[str, frappe._dict]) -> int:
+def _dispatch_ready(pending: list[frappe._dict], slots: dict[str, gates.TypeState]) -> int:
 	# Only jobs with parents need their parents' statuses (the candidates' queries count them).
 	verdicts = dependencies.verdicts([job.name for job in pending if job.parent_count])
+	window_full: set[str] = set()  # types whose start window refused a start in this dispatch
 	queued = 0
 	for job in pending:
 		verdict = verdicts.get(job.name, dependencies.READY)
@@ -190,13 +224,16 @@ def _dispatch_ready(pending: list[frappe._dict], slots: dict[str, frappe._dict])
 				job, JobStatus.DEAD_LETTER, message=verdict.reason, updates=_blocked_updates(verdict)
 			)
 			continue
-		type_slots = slots.get(job.job_type)
-		if verdict.readiness is dependencies.Readiness.WAITING or type_slots is None:
+		type_state = slots.get(job.job_type)
+		if verdict.readiness is dependencies.Readiness.WAITING or type_state is None:
 			continue
-		if type_slots.used >= type_slots.cap:
+		if gates.type_gate(type_state) or job.job_type in window_full:
 			continue
-		if enqueue(job, queue_override=type_slots.queue):
-			type_slots.used += 1
+		if admission.take_start(job.job_type, type_state.window):
+			window_full.add(job.job_type)  # the sweep of each tick dispatches it when a start frees
+			continue
+		if enqueue(job, queue_override=type_state.queue):
+			type_state.took_slot()
 			queued += 1
 	return queued
 
@@ -230,6 +267,90 @@ def rq_timeout(job: Mapping[str, Any]) -> int:
 	outlives both by ``RQ_TIMEOUT_MARGIN_SECONDS``."""
 	timeout = int(job.get("timeout_seconds") or config.DEFAULT_TIMEOUT_SECONDS)
 	return timeout + config.TIMEOUT_KILL_GRACE_SECONDS + config.RQ_TIMEOUT_MARGIN_SECONDS
+
+
+def schedule_job_type(job_type: str) -> None:
+	"""Wake every organization waiting for ``job_type`` once the current transaction has committed
+	(a Job Type saved or resumed: a cap raised or a pause lifted may let its jobs start)."""
+	types: set[str] | None = frappe.flags.get(_TYPE_FLAG)
+	if types is None:
+		types = frappe.flags[_TYPE_FLAG] = set()
+		frappe.db.after_commit.add(_run_scheduled_types)
+		frappe.db.after_rollback.add(lambda: frappe.flags.pop(_TYPE_FLAG, None))
+	types.add(job_type)
+
+
+def _run_scheduled_types() -> None:
+	for job_type in sorted(frappe.flags.pop(_TYPE_FLAG, None) or ()):
+		dispatch_job_type(job_type)
+
+
+def dispatch_job_type(job_type: str, limit: int = config.SWEEP_BATCH_SIZE) -> int:
+	"""Dispatch the organizations with Pending jobs of ``job_type``, fewest of its slots held first,
+	each for at most its share of the starts free now (the locked dispatch decides exactly). Errors
+	are logged, never raised (it runs after commits, like ``dispatch_now``)."""
+	if gates.site_switch():
+		return 0
+	try:
+		organizations = _organizations_waiting_for(job_type, limit)
+		free = _free_starts(job_type)
+	except Exception:
+		frappe.db.rollback()
+		frappe.log_error(title=f"Dispatch failed for job type {job_type}")
+		return 0
+	queued = 0
+	for index, organization in enumerate(organizations):
+		if queued >= free:
+			break
+		share = max(-(-(free - queued) // (len(organizations) - index)), 1)
+		queued += dispatch_now(organization, Target(job_types={job_type}), limit=share)
+	return queued
+
+
+def dispatch_limited_types() -> int:
+	"""Scheduler tick: dispatch waiting jobs of the types with a global cap or a start rate whose
+	limit has room again (a start window that opened, a slot freed where no follow-up saw it)."""
+	names = frappe.db.sql_list(
+		"""SELECT t.name FROM `tabJob Type` t WHERE t.enabled = 1 AND t.paused = 0
+			AND (t.max_running_global > 0 OR t.rate_limit_starts > 0)
+			AND EXISTS (SELECT 1 FROM `tabBackground Job` j WHERE j.status = %(pending)s AND j.job_type = t.name)
+		ORDER BY t.name""",
+		_STATUS_VALUES,
+	)
+	return sum(dispatch_job_type(name) for name in names)
+
+
+def _organizations_waiting_for(job_type: str, limit: int) -> list[str]:
+	"""Organizations with Pending jobs of the type, fewest of its slots held first (ties at random)."""
+	return frappe.db.sql_list(
+		"""SELECT w.organization FROM (SELECT DISTINCT organization FROM `tabBackground Job`
+			WHERE status = %(pending)s AND job_type = %(type)s LIMIT %(limit)s) w
+		ORDER BY (SELECT COUNT(*) FROM `tabBackground Job` r WHERE r.status IN %(slot_holding)s
+			AND r.job_type = %(type)s AND r.organization = w.organization), RAND()""",
+		{"type": job_type, "limit": limit, **_STATUS_VALUES},
+	)
+
+
+def _free_starts(job_type: str) -> int:
+	"""An estimate of how many jobs of the type may start now (global cap and start window); each
+	organization's dispatch then decides exactly under its locks."""
+	rows = frappe.db.sql(
+		f"""SELECT t.max_running_global, t.paused, t.rate_limit_starts, t.rate_limit_starts_window_seconds,
+			{gates.GLOBAL_USED} AS used
+		FROM `tabJob Type` t WHERE t.name = %(type)s AND t.enabled = 1""",
+		{"type": job_type, **_STATUS_VALUES},
+		as_dict=True,
+	)
+	if not rows or rows[0].paused:
+		return 0
+	row = rows[0]
+	free = config.SWEEP_BATCH_SIZE
+	if row.max_running_global:
+		free = min(free, int(row.max_running_global) - int(row.used))
+	window_free = admission.free_starts(job_type, admission.StartWindow.of(row))
+	if window_free is not None:
+		free = min(free, window_free)
+	return max(free, 0)
 
 
 def on_organization_update(doc: Any, method: str | None = None) -> None:
@@ -327,23 +448,6 @@ def _next_of_type(organization: str, job_type: str, count: int) -> list[frappe._
 		{"org": organization, "type": job_type, "count": count, **_STATUS_VALUES, **_PRIORITY_VALUES},
 		as_dict=True,
 	)
-
-
-def _type_slots(organization: str, names: Iterable[str] | None) -> dict[str, frappe._dict]:
-	"""Per enabled Job Type (the named ones, or all): its running cap (``cap``), queue override
-	(``queue``) and the organization's jobs holding a slot of it now (``used``: Queued + Running)."""
-	if names is not None and not names:
-		return {}
-	condition = "" if names is None else "AND t.name IN %(names)s"
-	rows = frappe.db.sql(
-		f"""SELECT t.name, t.max_running_per_org AS cap, t.queue, {_SLOTS_USED} AS used
-		FROM `tabJob Type` t WHERE t.enabled = 1 {condition}""",
-		{"org": organization, "names": tuple(names or ()), **_STATUS_VALUES},
-		as_dict=True,
-	)
-	for row in rows:
-		row.cap = _cap(row.cap)
-	return {row.name: row for row in rows}
 
 
 def _cap(max_running_per_org: Any) -> int:

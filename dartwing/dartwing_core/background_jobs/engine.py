@@ -80,7 +80,7 @@ def submit_job(
 	if permissions.check_org_access(organization, action="submit") != "member":
 		_check_organization_exists(organization)
 	_check_required_permission(settings)
-	params_json, canonical = _validate_parameters(parameters)
+	params_json, canonical = validate_parameters(parameters)
 	priority = _validate_priority(priority or settings.default_priority or "Normal")
 	parents = dependencies.validate_parents(organization, depends_on)
 	key = hash_canonical(job_type, organization, canonical + (f"\x00{dedup_scope}" if dedup_scope else ""))
@@ -117,23 +117,26 @@ def retry_job(job_id: str) -> frappe._dict:
 	return _restart(get_job_for_user(job_id, action="manage", for_update=True))
 
 
-def retry_job_as_admin(job_id: str) -> frappe._dict:
-	"""A System Manager retries any organization's job (the dead letter queue's retry)."""
+def retry_job_as_admin(
+	job_id: str, *, updates: Mapping[str, Any] | None = None, note: str = ""
+) -> frappe._dict:
+	"""A System Manager retries any organization's job (the dead letter queue's retry). ``updates``: more
+	columns the retry sets (edited parameters), ``note``: what the history adds to "Retried by …"."""
 	if not permissions.is_unrestricted():
 		frappe.throw(_("Only a System Manager may retry any organization's job"), frappe.PermissionError)
 	job = state.load(job_id, for_update=True)
 	if not job:
 		frappe.throw(_("Background Job {0} not found").format(job_id), frappe.DoesNotExistError)
-	return _restart(job)
+	return _restart(job, updates=updates, note=note)
 
 
-def _restart(job: frappe._dict) -> frappe._dict:
+def _restart(job: frappe._dict, *, updates: Mapping[str, Any] | None = None, note: str = "") -> frappe._dict:
 	"""Failed, Timed Out, Canceled or Dead Letter (locked by the caller) → Pending, with a fresh budget."""
 	if job.status not in RETRYABLE_BY_USER:
 		frappe.throw(
 			_("Job {0} is {1} and cannot be retried").format(job.name, job.status), frappe.ValidationError
 		)
-	updates = {
+	changes = {
 		**outcome.fresh_budget(job, _job_type_retry_budget(job.job_type)),
 		"next_retry_at": None,
 		"cancel_requested": 0,
@@ -142,9 +145,10 @@ def _restart(job: frappe._dict) -> frappe._dict:
 		"completed_at": None,
 		"progress": 0,
 		"progress_message": "",
+		**(updates or {}),
 	}
-	message = _("Retried by {0}").format(frappe.session.user)
-	state.transition(job, JobStatus.PENDING, message=message, updates=updates)  # the row is locked
+	message = _("Retried by {0}").format(frappe.session.user) + (f"; {note}" if note else "")
+	state.transition(job, JobStatus.PENDING, message=message, updates=changes)  # the row is locked
 	return frappe._dict(job=job.name, status=JobStatus.PENDING.value)
 
 
@@ -185,7 +189,7 @@ def _check_required_permission(settings: frappe._dict) -> None:
 		)
 
 
-def _validate_parameters(parameters: Any) -> tuple[str, str]:
+def validate_parameters(parameters: Any) -> tuple[str, str]:
 	"""(JSON to store, canonical JSON to hash) for a parameters object, or a clear ValidationError."""
 	if parameters is None:
 		parameters = {}

@@ -8,7 +8,9 @@ Contract:
   matches the RQ job id of this dispatch, so stale or duplicate RQ jobs change nothing.
 - Before claiming, the organization and the submitter's right to act in it are checked again:
   a deleted organization or a lost membership dead-letters the job ("Organization not found",
-  "Permission denied"), a suspended organization sends it back to Pending to wait.
+  "Permission denied"); a suspended organization, a paused Job Type or a site switch (maintenance,
+  paused scheduler: ``gates.site_switch``) sends it back to Pending to wait (a job dispatched just
+  before the pause or the switch never starts while it holds).
 - The handler runs with full Frappe context as the submitter, in the work horse's main thread, with
   a ``JobContext`` (context.py) and a ``SideChannel`` beside it (side_channel.py). Outcomes are
   recorded by outcome.py.
@@ -29,7 +31,7 @@ import frappe
 from frappe import _
 from frappe.utils import now_datetime
 
-from dartwing.dartwing_core.background_jobs import config, outcome, permissions, progress, state
+from dartwing.dartwing_core.background_jobs import config, gates, outcome, permissions, progress, state
 from dartwing.dartwing_core.background_jobs.context import HandlerDeadline, JobContext
 from dartwing.dartwing_core.background_jobs.progress import ProgressThrottle
 from dartwing.dartwing_core.background_jobs.side_channel import SideChannel
@@ -60,6 +62,8 @@ def run_job(background_job: str, dispatch_token: str) -> None:
 def _refusal(
 	job: frappe._dict, settings: frappe._dict | None
 ) -> tuple[JobStatus, str, dict[str, Any]] | None:
+	if gates.site_switch():
+		return JobStatus.PENDING, _("The site is in maintenance or its scheduler is paused; waiting"), {}
 	found = frappe.db.sql(
 		"SELECT status FROM `tabOrganization` WHERE name = %(org)s", {"org": job.organization}
 	)
@@ -70,6 +74,8 @@ def _refusal(
 		return JobStatus.PENDING, _("Organization is {0}; waiting").format(org_status), {}
 	if settings is None:
 		return _dead_letter("JobTypeNotFound", _("Job Type not found"))
+	if settings.paused:
+		return JobStatus.PENDING, _("Job Type {0} is paused; waiting").format(job.job_type), {}
 	if not _submitter_still_permitted(job, settings.required_permission):
 		return _dead_letter("PermissionDenied", _("Permission denied"))
 	return None

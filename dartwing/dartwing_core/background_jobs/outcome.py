@@ -11,6 +11,10 @@ Contract:
   budget. The budget is stored on the job (``budget_start``, and ``max_retries`` where it ends), so a
   Job Type edited while the job is in flight changes neither its backoff nor its exhaustion; a
   person's retry starts a fresh budget of the Job Type's size at that time.
+- A ``Snooze`` (``ctx.snooze``) is recorded here too, as no failure: Running → Scheduled with ``run_at``
+  (the due sweep releases it), ``snooze_count`` + 1, no retry spent, the attempt number kept. Past the
+  Job Type's ``max_snoozes`` it is a permanent ``SnoozeLimitReached`` failure (Dead Letter). A
+  ``TransientError(retry_after=s)`` schedules its retry ``s`` from now instead of the backoff (``retry``).
 - ``record_failure_committed`` rolls the attempt back and records the failure in a fresh transaction,
   retried on lock conflicts; it records nothing for a job that is no longer this dispatch's.
 - Nothing here commits except ``record_failure_committed`` and the worker's own completion path.
@@ -19,6 +23,7 @@ Contract:
 import dataclasses
 import time
 import traceback
+from datetime import timedelta
 from typing import Any
 
 import frappe
@@ -30,6 +35,8 @@ from dartwing.dartwing_core.background_jobs.errors import (
 	JobCanceled,
 	JobTimedOut,
 	PermanentError,
+	Snooze,
+	SnoozeLimitReached,
 	TransientError,
 )
 from dartwing.dartwing_core.background_jobs.transitions import JobStatus
@@ -41,7 +48,7 @@ def job_type_settings(job_type: str) -> frappe._dict | None:
 	"""What running and recording a job of the type need: its handler, permission and retry policy."""
 	rows = frappe.db.sql(
 		"""SELECT name, handler, required_permission, max_retries, backoff_base_seconds, backoff_factor,
-			backoff_max_seconds, backoff_jitter, unknown_error_policy
+			backoff_max_seconds, backoff_jitter, unknown_error_policy, max_snoozes, paused
 		FROM `tabJob Type` WHERE name = %(name)s""",
 		{"name": job_type},
 		as_dict=True,
@@ -128,6 +135,10 @@ def record_failure(
 		cancellation.finish(job, _("Canceled"))
 		return
 	settings = settings if settings is not None else job_type_settings(job.job_type)
+	if isinstance(exc, Snooze):
+		exc = _snooze_or_limit(job, exc, settings)
+		if exc is None:
+			return
 	timed_out = isinstance(exc, JobTimedOut) or type(exc).__name__ in RQ_TIMEOUT_EXCEPTIONS
 	spent, size = retry_budget(job)
 	policy = dataclasses.replace(
@@ -150,6 +161,32 @@ def record_failure(
 		frappe.log_error(title=f"Background Job {job.name} dead-lettered", message=traceback_text or message)
 
 
+def _snooze_or_limit(
+	job: frappe._dict, snooze: Snooze, settings: frappe._dict | None
+) -> SnoozeLimitReached | None:
+	"""Running → Scheduled for ``snooze.seconds`` (no retry spent); past the cap, the failure to record."""
+	cap = snooze_cap(settings)
+	count = int(job.get("snooze_count") or 0)
+	reason = f": {snooze.reason}" if snooze.reason else ""
+	if count >= cap:
+		return SnoozeLimitReached(
+			_("Snoozed {0} times, the limit of its Job Type ({1}){2}").format(count, cap, reason)
+		)
+	run_at = now_datetime() + timedelta(seconds=snooze.seconds)
+	message = _("Snoozed for {0} s until {1} (snooze {2} of {3}){4}").format(
+		f"{snooze.seconds:g}", run_at.isoformat(), count + 1, cap, reason
+	)
+	updates = {"run_at": run_at, "snooze_count": count + 1, "next_retry_at": None}
+	state.transition(job, JobStatus.SCHEDULED, message=message[:1000], updates=updates)
+	return None
+
+
+def snooze_cap(settings: Any) -> int:
+	"""How often a job of the type may snooze (the Job Type's ``max_snoozes``; empty: the default)."""
+	value = (settings or {}).get("max_snoozes")
+	return config.DEFAULT_MAX_SNOOZES if value is None or value == "" else max(int(value), 0)
+
+
 def retry_budget(job: Any) -> tuple[int, int]:
 	"""(retries spent, retries allowed) in the job's current budget, which starts at ``budget_start``
 	(0, or the attempt at which a person retried it) and ends at ``max_retries``."""
@@ -160,9 +197,14 @@ def retry_budget(job: Any) -> tuple[int, int]:
 
 def fresh_budget(job: Any, budget: int) -> dict[str, Any]:
 	"""Columns of a job a person retries: the attempt numbers keep counting (the log never repeats
-	one), a budget of ``budget`` retries starts at the new attempt."""
+	one), a budget of ``budget`` retries starts at the new attempt, and its snoozes count from 0."""
 	retries = int(job.get("retry_count") or 0) + 1
-	return {"retry_count": retries, "budget_start": retries, "max_retries": retries + budget}
+	return {
+		"retry_count": retries,
+		"budget_start": retries,
+		"max_retries": retries + budget,
+		"snooze_count": 0,
+	}
 
 
 def _failure_updates(

@@ -3,7 +3,8 @@
 Contract: callers pass only fixed column names; every value is a query parameter. Users are limited
 to their organizations (``permissions.org_scope``); unrestricted users see all. Dates
 are ISO 8601 strings (naive, in the site's time zone, as Frappe stores them); JSON columns are returned
-parsed. Each job carries ``can_manage``: whether the caller may cancel or retry it.
+parsed. Each job carries ``can_manage``: whether the caller may cancel or retry it; one job's status
+also ``waiting_for`` (``gates.waiting_for``: the gate that holds a job not yet running, or None).
 """
 
 from typing import Any
@@ -12,7 +13,7 @@ import frappe
 from frappe import _
 from frappe.utils import get_datetime
 
-from dartwing.dartwing_core.background_jobs import arguments, config, permissions
+from dartwing.dartwing_core.background_jobs import arguments, config, gates, permissions
 
 SUMMARY_COLUMNS = (
 	"name",
@@ -46,7 +47,9 @@ def job_status(job_id: str) -> dict[str, Any]:
 	row = frappe.db.sql(
 		f"SELECT {_columns(DETAIL_COLUMNS)} FROM `tabBackground Job` WHERE name = %s", (job_id,), as_dict=True
 	)[0]
-	return _with_can_manage([serialize(row, detail=True)])[0]
+	status = _with_can_manage([serialize(row, detail=True)])[0]
+	status["waiting_for"] = gates.waiting_for(row)
+	return status
 
 
 def list_jobs(

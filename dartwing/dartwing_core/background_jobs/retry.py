@@ -9,6 +9,7 @@ Backoff follows dramatiq's `compute_backoff`: base * factor**n, capped, then ± 
 jobs failing together do not retry together.
 """
 
+import math
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -214,16 +215,31 @@ def decide(
 		return RetryDecision(kind, False, None, f"Permanent error ({error}): not retried")
 	if retry_count >= policy.max_retries:
 		return RetryDecision(kind, False, None, f"Retries exhausted ({retry_count} of {policy.max_retries})")
-	delay = compute_backoff(
-		retry_count,
-		base=policy.base_seconds,
-		factor=policy.factor,
-		max_backoff=policy.max_seconds,
-		jitter=policy.jitter,
-		rand=rand,
+	hint = retry_after_of(exc)
+	# The failing service said when to come back (a Retry-After): that time, instead of the backoff.
+	delay = (
+		hint
+		if hint is not None
+		else compute_backoff(
+			retry_count,
+			base=policy.base_seconds,
+			factor=policy.factor,
+			max_backoff=policy.max_seconds,
+			jitter=policy.jitter,
+			rand=rand,
+		)
 	)
-	hint = getattr(exc, "retry_after", None)
-	if isinstance(hint, int | float) and hint > delay:  # the failing service asked us to wait longer
-		delay = float(hint)
-	reason = f"Transient error ({error}): retry {retry_count + 1} of {policy.max_retries} in {delay:.0f}s"
+	when = "as the handler asked (retry_after)" if hint is not None else "(backoff)"
+	reason = (
+		f"Transient error ({error}): retry {retry_count + 1} of {policy.max_retries} in {delay:.0f}s {when}"
+	)
 	return RetryDecision(kind, True, now + timedelta(seconds=delay), reason)
+
+
+def retry_after_of(exc: BaseException) -> float | None:
+	"""The handler's own retry time (``TransientError(retry_after=…)``, checked when it was made), bounded
+	again here for any exception carrying such an attribute: a finite number in (0, the maximum]."""
+	hint = getattr(exc, "retry_after", None)
+	if isinstance(hint, bool) or not isinstance(hint, int | float) or not math.isfinite(hint) or hint <= 0:
+		return None
+	return min(float(hint), float(config.MAX_RETRY_AFTER_SECONDS))

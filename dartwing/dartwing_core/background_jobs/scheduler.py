@@ -1,5 +1,6 @@
 """Scheduler sweeps (registered in hooks.py): retries, recovery, re-dispatch and retention; and, on every
-scheduler tick, the due work: jobs for later whose ``run_at`` has come, and recurring schedules.
+scheduler tick, the due work: jobs for later whose ``run_at`` has come, recurring schedules, and jobs
+waiting on a start window or a global cap (``dispatcher.dispatch_limited_types``).
 
 Contract: every sweep is idempotent, bounded per run (``SWEEP_BATCH_SIZE`` / ``PURGE_BATCH_SIZE``) and
 safe to run on two scheduler processes at once, because each job is moved only through the
@@ -40,7 +41,7 @@ def run_due_work() -> None:
 	finds it due on each tick): jobs for later, then recurring schedules."""
 	from dartwing.dartwing_core.background_jobs import schedules
 
-	for sweep in (release_due_jobs, schedules.submit_due_schedules):
+	for sweep in (release_due_jobs, schedules.submit_due_schedules, dispatcher.dispatch_limited_types):
 		_run_isolated(sweep)
 
 

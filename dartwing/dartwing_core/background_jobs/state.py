@@ -56,6 +56,7 @@ UPDATABLE_COLUMNS = frozenset(
 		"retry_count",
 		"max_retries",
 		"budget_start",
+		"snooze_count",
 		"next_retry_at",
 		"run_at",
 		"progress",
@@ -67,6 +68,8 @@ UPDATABLE_COLUMNS = frozenset(
 		"error_traceback",
 		"attempts",
 		"dedup_key",
+		"parameters",  # a person's edit-and-retry of a dead-lettered job (dead_letter.py)
+		"params_hash",
 	}
 )
 # Extra compare-and-set conditions a caller may add (for example the claiming RQ job id).
@@ -86,6 +89,7 @@ class JobRow(TypedDict, total=False):
 	retry_count: int
 	max_retries: int
 	budget_start: int
+	snooze_count: int
 	timeout_seconds: int
 	queue: str
 	rq_job_id: str | None
@@ -168,6 +172,10 @@ ON_TRANSITION: tuple[Consequence, ...] = (
 	Consequence("after_commit", "dartwing.dartwing_core.background_jobs.dispatcher.follow_up"),
 	# a batch whose jobs all ended is finished (and its on_complete job submitted) exactly once
 	Consequence("after_commit", "dartwing.dartwing_core.background_jobs.batches.on_transitions"),
+	# the desk's bell (Notification Log) for dead letters, grouped per job type and window
+	Consequence("after_commit", "dartwing.dartwing_core.background_jobs.notifications.on_transitions"),
+	# other apps' hooks (``dartwing_job_events`` in their hooks.py), each in isolation
+	Consequence("after_commit", "dartwing.dartwing_core.background_jobs.job_events.on_transitions"),
 )
 
 

@@ -12,7 +12,7 @@ from types import MappingProxyType
 
 
 class JobStatus(str, Enum):
-	SCHEDULED = "Scheduled"  # waits for its run_at (a job for later; later also a snoozed job)
+	SCHEDULED = "Scheduled"  # waits for its run_at (a job for later, or a snoozed job)
 	PENDING = "Pending"
 	QUEUED = "Queued"
 	RUNNING = "Running"
@@ -34,7 +34,7 @@ ALLOWED: Mapping[JobStatus | None, frozenset[JobStatus]] = MappingProxyType(
 		S.SCHEDULED: frozenset({S.PENDING, S.CANCELED}),
 		S.PENDING: frozenset({S.QUEUED, S.CANCELED, S.DEAD_LETTER}),
 		S.QUEUED: frozenset({S.PENDING, S.RUNNING, S.CANCELED, S.DEAD_LETTER}),
-		S.RUNNING: frozenset({S.COMPLETED, S.FAILED, S.TIMED_OUT, S.CANCELED, S.DEAD_LETTER}),
+		S.RUNNING: frozenset({S.COMPLETED, S.FAILED, S.TIMED_OUT, S.CANCELED, S.DEAD_LETTER, S.SCHEDULED}),
 		S.FAILED: frozenset({S.PENDING, S.CANCELED, S.DEAD_LETTER}),
 		S.TIMED_OUT: frozenset({S.PENDING, S.CANCELED, S.DEAD_LETTER}),
 		S.CANCELED: frozenset({S.PENDING}),

@@ -469,6 +469,7 @@ function startMonitor() {
 		document.getElementById("jm-history-job").textContent = jobId;
 		panel.hidden = false;
 		list.replaceChildren(el("li", { text: __("Loading…") }));
+		showWaitingFor(jobId);
 		try {
 			const reply = await api("dartwing.jobs.get_job_history", { job_id: jobId });
 			list.replaceChildren(...reply.history.map(historyItem));
@@ -477,6 +478,23 @@ function startMonitor() {
 			}
 		} catch (error) {
 			list.replaceChildren(el("li", { className: "jm-error", text: error.message }));
+		}
+	}
+
+	// why the job has not started yet (gates.waiting_for on the server), beside its history
+	async function showWaitingFor(jobId) {
+		const line = document.getElementById("jm-history-waiting");
+		line.hidden = true;
+		try {
+			const job = await api("dartwing.jobs.get_job_status", { job_id: jobId });
+			if (state.selectedHistoryJob !== jobId || !job.waiting_for) {
+				return;
+			}
+			line.dataset.gate = job.waiting_for.gate;
+			line.textContent = __("Waiting: {0}", [job.waiting_for.message]);
+			line.hidden = false;
+		} catch {
+			line.hidden = true; // the history below reports the error
 		}
 	}
 

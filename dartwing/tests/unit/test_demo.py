@@ -4,7 +4,7 @@ import unittest
 from dataclasses import dataclass, field
 
 from dartwing import demo
-from dartwing.dartwing_core.background_jobs.errors import PermanentError, TransientError
+from dartwing.dartwing_core.background_jobs.errors import PermanentError, Snooze, TransientError
 
 
 @dataclass
@@ -12,7 +12,11 @@ class Context:
 	parameters: dict = field(default_factory=dict)
 	organization: str = "Acme Corp"
 	attempt: int = 1
+	snoozes: int = 0
 	progress: list = field(default_factory=list)
+
+	def snooze(self, seconds: float, reason: str = "") -> None:
+		raise Snooze(seconds, reason)
 
 	def update_progress(self, percent: float, message: str = "") -> None:
 		self.progress.append((percent, message))
@@ -68,3 +72,17 @@ class TestDemoHandlers(unittest.TestCase):
 	def test_fail_is_permanent(self):
 		with self.assertRaisesRegex(PermanentError, "demo_fail always fails"):
 			demo.demo_fail(Context())
+
+	def test_snooze_waits_the_given_times_then_completes(self):
+		with self.assertRaises(Snooze) as caught:
+			demo.demo_snooze(Context(parameters={"times": 2, "seconds": 7}, snoozes=1))
+		self.assertEqual((caught.exception.seconds, caught.exception.reason), (7.0, "not ready yet (2 of 2)"))
+		self.assertEqual(
+			demo.demo_snooze(Context(parameters={"times": 2}, snoozes=2)), {"snoozed": 2, "attempt": 1}
+		)
+
+	def test_retry_after_asks_for_its_time_then_succeeds(self):
+		with self.assertRaises(TransientError) as caught:
+			demo.demo_retry_after(Context(parameters={"retry_after": 3}))
+		self.assertEqual(caught.exception.retry_after, 3.0)
+		self.assertEqual(demo.demo_retry_after(Context(attempt=2)), {"attempt": 2})

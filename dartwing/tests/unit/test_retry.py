@@ -9,9 +9,12 @@ import pymysql
 import redis
 import requests
 
+from dartwing.dartwing_core.background_jobs import config
 from dartwing.dartwing_core.background_jobs.errors import (
+	JobError,
 	JobTimedOut,
 	PermanentError,
+	Snooze,
 	TransientError,
 	WorkerLost,
 )
@@ -219,12 +222,52 @@ class TestRetryDecision(unittest.TestCase):
 		decision = decide(TransientError("x"), retry_count=0, policy=RetryPolicy(max_retries=0), now=NOW)
 		self.assertFalse(decision.retry)
 
-	def test_decide_honours_retry_after_when_longer_than_backoff(self):
-		policy = RetryPolicy(jitter=0)
+	def test_decide_schedules_the_retry_at_retry_after_instead_of_the_backoff(self):
+		policy = RetryPolicy(jitter=0)  # backoff of the first retry: 60 s
 		longer = decide(TransientError("x", retry_after=600), retry_count=0, policy=policy, now=NOW)
 		self.assertEqual(longer.next_retry_at, NOW + timedelta(seconds=600))
-		shorter = decide(TransientError("x", retry_after=1), retry_count=0, policy=policy, now=NOW)
-		self.assertEqual(shorter.next_retry_at, NOW + timedelta(seconds=60))
+		shorter = decide(TransientError("x", retry_after=1.5), retry_count=0, policy=policy, now=NOW)
+		self.assertEqual(shorter.next_retry_at, NOW + timedelta(seconds=1.5))
+		self.assertIn("retry_after", shorter.reason)
+		plain = decide(TransientError("x"), retry_count=0, policy=policy, now=NOW)
+		self.assertEqual(plain.next_retry_at, NOW + timedelta(seconds=60))
+
+	def test_retry_after_still_spends_a_retry_and_cannot_pass_the_budget(self):
+		policy = RetryPolicy(max_retries=2, jitter=0)
+		spent = decide(TransientError("x", retry_after=5), retry_count=2, policy=policy, now=NOW)
+		self.assertFalse(spent.retry)
+		self.assertIn("exhausted", spent.reason)
+
+	def test_retry_after_is_refused_when_not_a_finite_positive_bounded_number(self):
+		for bad in (0, -1, float("nan"), float("inf"), config.MAX_RETRY_AFTER_SECONDS + 1, True, "30", [30]):
+			with self.subTest(bad=bad), self.assertRaises(ValueError):
+				TransientError("x", retry_after=bad)
+		self.assertEqual(TransientError("x", retry_after=config.MAX_RETRY_AFTER_SECONDS).retry_after, 86400)
+
+	def test_a_snooze_needs_a_finite_positive_bounded_number_of_seconds(self):
+		for bad in (0, -0.5, float("nan"), float("-inf"), config.MAX_SNOOZE_SECONDS + 1, False, None, "5"):
+			with self.subTest(bad=bad), self.assertRaises(ValueError):
+				Snooze(bad)
+		snooze = Snooze(2.5, "x" * 600)
+		self.assertEqual((snooze.seconds, len(snooze.reason)), (2.5, 500))
+		self.assertFalse(isinstance(snooze, JobError))  # a handler's `except JobError` never swallows it
+
+	def test_a_foreign_retry_after_attribute_is_bounded_or_ignored(self):
+		class VendorBusy(Exception):
+			def __init__(self, retry_after):
+				super().__init__("busy")
+				self.retry_after = retry_after
+
+		policy = RetryPolicy(jitter=0)
+		for hint, expected in (
+			(float("nan"), 60),
+			(-5, 60),
+			("9", 60),
+			(10**9, config.MAX_RETRY_AFTER_SECONDS),
+		):
+			with self.subTest(hint=hint):
+				decision = decide(VendorBusy(hint), retry_count=0, policy=policy, now=NOW)
+				self.assertEqual(decision.next_retry_at, NOW + timedelta(seconds=expected))
 
 	def test_decide_applies_the_unknown_policy(self):
 		class Weird(Exception):

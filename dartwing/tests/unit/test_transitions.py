@@ -20,7 +20,7 @@ EXPECTED = {
 	"Scheduled": {"Pending", "Canceled"},
 	"Pending": {"Queued", "Canceled", "Dead Letter"},
 	"Queued": {"Pending", "Running", "Canceled", "Dead Letter"},
-	"Running": {"Completed", "Failed", "Timed Out", "Canceled", "Dead Letter"},
+	"Running": {"Completed", "Failed", "Timed Out", "Canceled", "Dead Letter", "Scheduled"},  # snooze
 	"Failed": {"Pending", "Canceled", "Dead Letter"},
 	"Timed Out": {"Pending", "Canceled", "Dead Letter"},
 	"Canceled": {"Pending"},

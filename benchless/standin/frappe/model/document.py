@@ -442,7 +442,7 @@ class Document(BaseDocument):
 			value = self.get(df.fieldname)
 			if not value or not target:
 				continue
-			if not frappe.db.exists(target, value):
+			if not _link_exists(target, value):
 				invalid.append((df.get("label") or df.fieldname, value))
 		return invalid
 
@@ -588,6 +588,20 @@ class Document(BaseDocument):
 			raise NotFound(f"Method {method_name} not found")
 		frappe.is_whitelisted(getattr(method, "__func__", method))
 
+	def add_comment(self, comment_type="Comment", text=None, comment_email=None, comment_by=None):
+		"""Insert a Comment on this document's timeline (Frappe 15: whitelisted, ignore_permissions)."""
+		return frappe.get_doc(
+			{
+				"doctype": "Comment",
+				"comment_type": comment_type,
+				"comment_email": comment_email or frappe.session.user,
+				"comment_by": comment_by,
+				"reference_doctype": self.doctype,
+				"reference_name": self.name,
+				"content": text or comment_type,
+			}
+		).insert(ignore_permissions=True)
+
 	def log_error(self, title=None, message=None):
 		return frappe.log_error(
 			title=title, message=message, reference_doctype=self.doctype, reference_name=self.name
@@ -623,3 +637,12 @@ def get_default_value(df) -> Any:
 	if fieldtype == "Date":
 		return getdate(default)
 	return default
+
+
+def _link_exists(doctype: str, name: str) -> bool:
+	"""A Link's target exists. DocTypes are rows of ``tabDocType`` in Frappe; here they are the apps' JSON."""
+	if doctype == "DocType":
+		from frappe.model.meta import get_doctype_index
+
+		return name in get_doctype_index()
+	return bool(frappe.db.exists(doctype, name))

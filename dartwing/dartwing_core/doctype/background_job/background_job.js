@@ -5,11 +5,14 @@
 // - Rules from the server: the status sets are frappe.boot.dartwing.job_statuses (transitions.py, sent by
 //   the extend_bootinfo hook); Cancel and Retry appear when the status allows them and the controller's
 //   onload said the user may manage this job (frm.doc.__onload.can_manage, permissions.may_manage). The
-//   API (dartwing.jobs.cancel_job / retry_job) checks again.
+//   API (dartwing.jobs.cancel_job / retry_job) checks again. A dead-lettered job also gets "Edit and
+//   Retry" for System Managers (__onload.can_repair): a dialog with its parameters as JSON, checked here
+//   as JSON and by the server as a submission's, and a confirmation (dartwing.jobs.retry_dead_letter_jobs).
 // - Live: the form is in the permission-checked room doc:Background Job/<name> while it shows that job
 //   (joined on refresh, left on on_hide or when another job is loaded). job_progress moves the bar and
 //   the stored progress in frm.doc, so the status pill ("Running n%") moves with it; job_status_changed
 //   sets the status and reloads the document, once per event (an event arrives once per room).
+// - A job that has not started says why (the headline: waiting_for from the controller's onload).
 // - Details (parameters, result, error, traceback) and the execution history (dartwing.jobs.get_job_history,
 //   times in the user's time zone) are read-only dashboard sections.
 const SEEN_EVENTS_MAX = 200; // status events remembered to apply each once
@@ -34,6 +37,7 @@ frappe.ui.form.on("Background Job", {
 		}
 		join_job_room(frm);
 		add_action_buttons(frm);
+		show_waiting_for(frm);
 		show_live_progress(frm);
 		render_details(frm);
 		render_history(frm);
@@ -125,6 +129,9 @@ function first_delivery(frm, event) {
 
 function add_action_buttons(frm) {
 	const onload = frm.doc.__onload || {};
+	if (onload.can_repair && frm.doc.status === "Dead Letter") {
+		frm.add_custom_button(__("Edit and Retry"), () => edit_and_retry(frm));
+	}
 	if (!onload.can_manage) {
 		return;
 	}
@@ -144,6 +151,58 @@ function add_action_buttons(frm) {
 	}
 }
 
+function edit_and_retry(frm) {
+	const dialog = new frappe.ui.Dialog({
+		title: __("Edit and Retry {0}", [frm.doc.name]),
+		fields: [
+			{
+				fieldname: "parameters",
+				fieldtype: "Code",
+				options: "JSON",
+				label: __("Parameters"),
+				description: __("A JSON object. The job goes back to Pending with these parameters and a fresh retry budget; the history records the change."),
+				default: pretty_json(frm.doc.parameters),
+			},
+		],
+		primary_action_label: __("Retry with these parameters"),
+		primary_action(values) {
+			let parameters;
+			try {
+				parameters = JSON.parse(values.parameters || "{}");
+			} catch (e) {
+				frappe.msgprint(__("Parameters are not valid JSON: {0}", [e.message]));
+				return;
+			}
+			if (!parameters || typeof parameters !== "object" || Array.isArray(parameters)) {
+				frappe.msgprint(__("Parameters must be a JSON object."));
+				return;
+			}
+			frappe.confirm(__("Retry job {0} with the edited parameters?", [frm.doc.name]), () => {
+				frappe
+					.call({
+						method: "dartwing.jobs.retry_dead_letter_jobs",
+						args: { job_ids: [frm.doc.name], parameters },
+						freeze: true,
+					})
+					.then(() => {
+						dialog.hide();
+						frappe.show_alert({ message: __("Job queued for retry with edited parameters"), indicator: "green" });
+						frm.reload_doc();
+					});
+			});
+		},
+	});
+	dialog.show();
+}
+
+function pretty_json(text) {
+	try {
+		return JSON.stringify(JSON.parse(text || "{}"), null, 2);
+	} catch {
+		return text || "{}"; // not JSON (should not happen): shown as stored
+	}
+}
+
 function call_and_reload(frm, method, message) {
 	return frappe.call({ method, args: { job_id: frm.doc.name }, freeze: true }).then(() => {
 		frappe.show_alert({ message, indicator: "green" });
@@ -152,6 +211,15 @@ function call_and_reload(frm, method, message) {
 }
 
 // ---------------------------------------------------------------- dashboard sections
+
+// Why the job has not started yet: gates.waiting_for, sent by the controller's onload (the same answer
+// as dartwing.jobs.get_job_status).
+function show_waiting_for(frm) {
+	const waiting = (frm.doc.__onload || {}).waiting_for;
+	if (waiting) {
+		frm.dashboard.set_headline_alert(frappe.utils.escape_html(__("Waiting: {0}", [waiting.message])), "orange");
+	}
+}
 
 function show_live_progress(frm) {
 	const status = frm.doc.status;

@@ -6,7 +6,8 @@ Contract: this controller never writes `status` (nor any execution field): the e
 function is the only writer, with a compare-and-set in SQL. The controller only checks what a submitter
 controls (parameters; Select options are checked by Frappe) and declares the indexes every engine and API query is served by.
 On load in the desk form it tells the form whether the user may cancel or retry the job (``can_manage`` in
-``__onload``, from ``permissions.may_manage``).
+``__onload``, from ``permissions.may_manage``) and whether they may edit and retry a dead letter
+(``can_repair``: System Managers).
 """
 
 import json
@@ -15,7 +16,7 @@ import frappe
 from frappe import _
 from frappe.model.document import Document
 
-from dartwing.dartwing_core.background_jobs import config, metrics, permissions
+from dartwing.dartwing_core.background_jobs import config, gates, metrics, permissions
 
 
 class BackgroundJob(Document):
@@ -83,6 +84,10 @@ class BackgroundJob(Document):
 		self.set_onload(
 			"can_manage", permissions.may_manage(self.organization, self.submitted_by or self.owner)
 		)
+		# Edit and Retry of a dead letter is the dead letter queue's admins' (dead_letter.py checks again)
+		self.set_onload("can_repair", permissions.is_unrestricted())
+		# why it has not started yet: the same answer as get_job_status (gates.waiting_for)
+		self.set_onload("waiting_for", gates.waiting_for(self.as_dict()))
 
 	def validate(self) -> None:
 		self.validate_parameters()

@@ -31,6 +31,10 @@ DEFAULTS = {
 	"rate_limit_window_seconds": config.DEFAULT_RATE_LIMIT_WINDOW_SECONDS,
 	"max_queued_per_org": config.DEFAULT_MAX_QUEUED_PER_ORG,
 	"max_running_per_org": config.DEFAULT_MAX_RUNNING_PER_ORG,
+	"max_snoozes": config.DEFAULT_MAX_SNOOZES,
+	"max_running_global": 0,
+	"rate_limit_starts": 0,
+	"rate_limit_starts_window_seconds": config.DEFAULT_START_RATE_WINDOW_SECONDS,
 }
 
 FLOAT_FIELDS = frozenset({"backoff_base_seconds", "backoff_factor", "backoff_max_seconds", "backoff_jitter"})
@@ -43,6 +47,10 @@ INT_BOUNDS = {
 	"rate_limit_count": (0, None),
 	"max_queued_per_org": (1, None),
 	"max_running_per_org": (1, None),
+	"max_snoozes": (0, config.MAX_SNOOZES_LIMIT),
+	"max_running_global": (0, config.MAX_RUNNING_GLOBAL_LIMIT),
+	"rate_limit_starts": (0, config.MAX_RATE_LIMIT_STARTS),
+	"rate_limit_starts_window_seconds": (1, config.MAX_START_RATE_WINDOW_SECONDS),
 }
 
 QUEUE_OPTIONS = ("", *config.QUEUES)
@@ -69,9 +77,16 @@ class JobType(Document):
 		job_type_name: DF.Data
 		max_queued_per_org: DF.Int
 		max_retries: DF.Int
+		max_running_global: DF.Int
 		max_running_per_org: DF.Int
+		max_snoozes: DF.Int
+		paused: DF.Check
+		paused_at: DF.Datetime | None
+		paused_by: DF.Link | None
 		queue: DF.Literal["", "short", "default", "long"]
 		rate_limit_count: DF.Int
+		rate_limit_starts: DF.Int
+		rate_limit_starts_window_seconds: DF.Int
 		rate_limit_window_seconds: DF.Int
 		required_permission: DF.Data | None
 		timeout_seconds: DF.Int
@@ -88,6 +103,12 @@ class JobType(Document):
 		self.validate_backoff()
 		self.validate_required_permission()
 		self.validate_queue()
+
+	def on_update(self) -> None:
+		# A cap raised, a limit lifted or a type resumed may let waiting jobs start: wake them after commit.
+		from dartwing.dartwing_core.background_jobs import dispatcher
+
+		dispatcher.schedule_job_type(self.name)
 
 	def set_missing_defaults(self) -> None:
 		# Frappe casts numbers only after validate(); cast here so the bound checks compare numbers.

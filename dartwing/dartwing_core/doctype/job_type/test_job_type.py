@@ -49,6 +49,12 @@ class TestJobType(FrappeTestCase):
 	def test_retry_bounds(self):
 		self.assertRefused("between 0 and 25", max_retries=26)
 
+	def test_snooze_cap_bounds_default_and_zero(self):
+		self.assertRefused("Max Snoozes must be between 0 and 1000", max_snoozes=1001)
+		self.assertRefused("Max Snoozes must be between 0 and 1000", max_snoozes=-1)
+		self.assertEqual(new_job_type("default_snoozes").insert().max_snoozes, 20)
+		self.assertEqual(new_job_type("no_snoozes", max_snoozes=0).insert().max_snoozes, 0)
+
 	def test_rate_limit_window_over_24_hours_is_refused(self):
 		self.assertRefused("Rate limit window cannot exceed 24 hours", rate_limit_window_seconds=86401)
 		self.assertRefused("at least 1 second", rate_limit_window_seconds=-1)
@@ -59,6 +65,32 @@ class TestJobType(FrappeTestCase):
 	def test_caps_must_be_at_least_one(self):
 		self.assertRefused("at least 1", max_running_per_org=-1)
 		self.assertRefused("at least 1", max_queued_per_org=-3)
+
+	def test_global_cap_and_start_rate_are_bounded(self):
+		self.assertRefused(
+			"Max Running (all organizations) must be between 0 and 100000", max_running_global=-1
+		)
+		self.assertRefused("Max Running (all organizations) must be between", max_running_global=100_001)
+		self.assertRefused("Start Rate Limit must be between 0 and 100000", rate_limit_starts=-5)
+		self.assertRefused(
+			"Start Rate Window (seconds) must be between 1 and 86400", rate_limit_starts_window_seconds=0
+		)
+		self.assertRefused(
+			"Start Rate Window (seconds) must be between", rate_limit_starts_window_seconds=86_401
+		)
+		self.assertFalse(frappe.db.exists("Job Type", "test_job_type"))
+
+	def test_no_global_cap_and_no_start_rate_by_default(self):
+		job_type = new_job_type("limits_defaults").insert()
+		self.assertEqual(
+			(
+				job_type.max_running_global,
+				job_type.rate_limit_starts,
+				job_type.rate_limit_starts_window_seconds,
+			),
+			(0, 0, 60),
+		)
+		self.assertEqual(job_type.paused, 0)
 
 	def test_backoff_rules(self):
 		self.assertRefused("factor must be at least 1", backoff_factor=0.5)
