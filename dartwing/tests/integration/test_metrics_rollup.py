@@ -126,7 +126,8 @@ class TestRollupTransactions(RollupAssertions, FrappeTestCase):
 
 	def setUp(self):
 		self.owner, self.org = make_tenant("Owner")
-		self.job_type = make_job_type(max_running_per_org=100)
+		# paused: nothing is dispatched, so no worker of this slot (a bench's, say) runs these jobs (D22)
+		self.job_type = make_job_type(max_running_per_org=100, paused=1)
 		frappe.db.commit()
 
 	def submit(self, count: int) -> list[str]:
