@@ -1,20 +1,24 @@
 """Job metrics: what `dartwing.jobs.get_job_metrics` and `dartwing.jobs.prometheus_metrics` report.
 
 Contract:
-- Every figure is computed in SQL (COUNT / AVG / window functions); Python only reshapes a few dozen
-  aggregate rows. Values reach SQL as query parameters only.
+- Every figure is aggregated in SQL (SUM / COUNT); Python merges the rollup's and the edge hours' aggregate
+  rows. Values reach SQL as query parameters only.
 - Windowed figures cover jobs *created* in the half-open window [from, to) (default: the last 24 hours,
   at most 90 days); queue depth, running jobs and the dead-letter total are the state *now*.
 - Scope: unrestricted users (Administrator, System Manager) see every organization or the one they name;
   members see their Active organizations only. A member naming an organization that is not theirs gets
   the empty result (zero counts), exactly as for an organization without jobs, so existence never leaks.
   Bench-wide Redis figures (RQ queue lengths, live workers) go to unrestricted users only (None otherwise).
-- Durations are completed_at - started_at of Completed jobs, in seconds; p95 is the nearest-rank 95th
-  percentile (ROW_NUMBER over the job type's sorted durations), exact, in SQL.
+- Durations are completed_at - started_at of Completed jobs, in seconds; the average is exact; p95 is the
+  nearest-rank 95th percentile read from the merged fixed-bucket histogram (metrics_math): never below
+  the exact value, less than one bucket (26 %) above it.
+- Windowed figures come from the Job Metrics Rollup for the window's whole days and hours and from the
+  job table for the partial hours at its edges (metrics_math.split_window, metrics_rollup.read): counts
+  are exact (D25), and jobs purged by retention stay counted in whole hours and days.
 - A failure is a job whose status is Dead Letter, Failed or Timed Out; failure rate = failures /
   (failures + Completed). Canceled and in-flight jobs are neither. A failure is bucketed in the hour of
   its last attempt: COALESCE(completed_at, started_at, creation).
-- Speed: the windowed queries read the covering index METRICS_INDEX alone (forced, since MariaDB
+- Speed: the edge-hour query reads the covering index METRICS_INDEX alone (forced, since MariaDB
   underrates the row lookups of the (organization, creation) index); Background Job's
   on_doctype_update creates it. Current-state queries use (status, organization, ...).
 - Redis being down never fails the call: the Redis figures become None.
