@@ -8,6 +8,10 @@ submit_job calls"):
 - baseline: ``SINGLES`` calls of ``engine.submit_job`` + commit each, one caller, same organization and Job
   Type, in the same run. 10,000 singles take minutes on this machine, so fewer are timed and the rates
   (jobs per second) are compared.
+- floor: after each bulk call, the same job rows and log rows (read back, deleted, committed) are inserted
+  again by two raw multi-row INSERTs with every column as a parameter, + commit: what any implementation
+  pays on this schema (indexes, JSON check, the transfer), with no validation, dedup, admission or
+  dispatch. The call's time over it is the engine's share.
 The Job Type has dedup on (300 s window; every item is distinct, so every check runs and every item makes a
 job), no rate limit and a queued cap above what the run submits.
 
@@ -21,9 +25,11 @@ Completion detection (issue: "time from the last job's end to batch_completed, p
 Run: ``.venv/bin/python -m benchmarks.run_all batch`` (``BENCH_QUICK=1`` for a smoke run).
 """
 
+import contextlib
 import datetime
 import time
 import uuid
+from unittest import mock
 
 import benchmarks
 from benchmarks.realtime_bench import EVENT_TIMEOUT, Listener, token_for
@@ -54,7 +60,7 @@ def bulk_vs_single(user: str, org: str, job_type: str) -> dict:
 		engine.submit_job(job_type, org, {"single": run, "i": i})
 		frappe.db.commit()
 		singles.append(time.perf_counter() - started)
-	bulks = []
+	bulks, floors, previous = [], [], []
 	for n in range(BULK_RUNS):
 		items = [{"bulk": run, "run": n, "i": i} for i in range(BULK_ITEMS)]
 		started = time.perf_counter()
@@ -62,18 +68,78 @@ def bulk_vs_single(user: str, org: str, job_type: str) -> dict:
 		frappe.db.commit()
 		bulks.append(time.perf_counter() - started)
 		assert len(reply.job_ids) == BULK_ITEMS and reply.deduplicated == 0
+		floors.append(raw_insert_floor(reply.batch))
+		with previous_insert_paths():  # interleaved: the same call as the code before this change wrote it
+			items = [{"bulk": run, "run": n, "i": i, "before": 1} for i in range(BULK_ITEMS)]
+			started = time.perf_counter()
+			engine.submit_jobs(job_type, org, items)
+			frappe.db.commit()
+			previous.append(time.perf_counter() - started)
 	frappe.set_user("Administrator")
 	single_rate = SINGLES / sum(singles)
 	bulk_rate = BULK_ITEMS / max(bulks)
 	return {
 		"items_per_call": BULK_ITEMS,
 		"bulk_seconds": [round(s, 3) for s in bulks],
+		"raw_insert_floor_seconds": [round(s, 3) for s in floors],
+		"previous_insert_paths_seconds": [round(s, 3) for s in previous],
+		"bulk_over_floor": [round(b / f, 2) for b, f in zip(bulks, floors, strict=True)],
 		"bulk_jobs_per_second_worst": round(bulk_rate, 1),
 		"singles_timed": SINGLES,
 		"single": benchmarks.latency_summary(singles),
 		"single_jobs_per_second": round(single_rate, 1),
 		"rate_ratio_worst_bulk": round(bulk_rate / single_rate, 1),
 	}
+
+
+@contextlib.contextmanager
+def previous_insert_paths():
+	"""The job and log inserts as they were before (main at d6e0ab2): ``frappe.db.bulk_insert`` of all 17
+	columns per job, and the log rows sent as values; everything else (validation, dedup, admission, the
+	rollup) is today's."""
+	import frappe
+
+	from dartwing.dartwing_core.background_jobs import engine, state
+
+	def insert_job_rows(jobs):
+		columns = [*engine._BULK_JOB_VARYING, "dedup_key", *engine._BULK_JOB_SHARED]
+		frappe.db.bulk_insert(
+			"Background Job", columns, ([job[c] for c in columns] for job in jobs), ignore_duplicates=True
+		)
+
+	record_creations = state.record_creations
+
+	def record_without_batch(jobs, *, message, status, batch=None):
+		return record_creations(jobs, message=message, status=status)
+
+	with (
+		mock.patch.object(engine, "_insert_job_rows", insert_job_rows),
+		mock.patch.object(state, "record_creations", record_without_batch),
+	):
+		yield
+
+
+def raw_insert_floor(batch: str) -> float:
+	"""Seconds to insert the batch's job and log rows again with two raw multi-row INSERTs + commit."""
+	import frappe
+
+	tables = {"job": "`tabBackground Job`", "log": "`tabJob Execution Log`"}
+	jobs = frappe.db.sql(f"SELECT * FROM {tables['job']} WHERE batch = %s", (batch,), as_dict=True)
+	names = tuple(job.name for job in jobs)
+	logs = frappe.db.sql(f"SELECT * FROM {tables['log']} WHERE job IN %s", (names,), as_dict=True)
+	frappe.db.sql(f"DELETE FROM {tables['log']} WHERE job IN %s", (names,))
+	frappe.db.sql(f"DELETE FROM {tables['job']} WHERE batch = %s", (batch,))
+	frappe.db.commit()
+	started = time.perf_counter()
+	for table, rows in ((tables["job"], jobs), (tables["log"], logs)):
+		columns = list(rows[0])
+		row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+		frappe.db.sql(
+			f"INSERT INTO {table} ({', '.join(f'`{c}`' for c in columns)}) VALUES {', '.join([row] * len(rows))}",
+			[r[c] for r in rows for c in columns],
+		)
+	frappe.db.commit()
+	return time.perf_counter() - started
 
 
 def completion_latency(rt_url: str, web_url: str, owner: str, member: str, org: str, job_type: str) -> dict:
@@ -180,6 +246,9 @@ def main() -> dict:
 			f"submit_jobs of {BULK_ITEMS} items + commit vs {SINGLES} x submit_job + commit",
 			[
 				("bulk seconds per call", results["submit"]["bulk_seconds"]),
+				("raw INSERT floor, same rows", results["submit"]["raw_insert_floor_seconds"]),
+				("previous insert paths (interleaved)", results["submit"]["previous_insert_paths_seconds"]),
+				("bulk / floor", results["submit"]["bulk_over_floor"]),
 				("bulk jobs/s (worst call)", results["submit"]["bulk_jobs_per_second_worst"]),
 				("single jobs/s", results["submit"]["single_jobs_per_second"]),
 				("rate ratio (worst bulk / single)", results["submit"]["rate_ratio_worst_bulk"]),

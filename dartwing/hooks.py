@@ -35,6 +35,7 @@ permission_query_conditions = {
 	"Background Job Batch": f"{_PERMISSIONS}.background_job_batch_query",
 	"Job Execution Log": f"{_PERMISSIONS}.job_execution_log_query",
 	"Job Schedule": f"{_PERMISSIONS}.job_schedule_query",
+	"Job Metrics Rollup": f"{_PERMISSIONS}.job_metrics_rollup_query",
 }
 
 has_permission = {
@@ -45,6 +46,7 @@ has_permission = {
 	"Background Job Batch": f"{_PERMISSIONS}.has_background_job_batch_permission",
 	"Job Execution Log": f"{_PERMISSIONS}.has_job_execution_log_permission",
 	"Job Schedule": f"{_PERMISSIONS}.has_job_schedule_permission",
+	"Job Metrics Rollup": f"{_PERMISSIONS}.has_job_metrics_rollup_permission",
 }
 
 # Document Events

@@ -89,6 +89,10 @@ def install_app(name: str, verbose: bool = False, set_as_patched: bool = True, f
 				return
 		sync_for(name)
 		add_to_installed_apps(name)
+		if set_as_patched:
+			from frappe.modules.patch_handler import set_all_patches_as_completed
+
+			set_all_patches_as_completed(name)
 		frappe.db.commit()
 		for after_install in app_hooks.get("after_install") or []:
 			frappe.get_attr(after_install)()
@@ -149,6 +153,19 @@ FRAMEWORK_TABLES = (
 		`current` int(10) not null default 0,
 		primary key (`name`)
 	) engine=InnoDB row_format=dynamic character set=utf8mb4 collate=utf8mb4_unicode_ci""",
+	# Frappe's Patch Log doctype (core), as its table: patch (Code), skipped (Check)
+	"""create table if not exists `tabPatch Log` (
+		`name` varchar(140) not null,
+		`creation` datetime(6) default null,
+		`modified` datetime(6) default null,
+		`modified_by` varchar(140) default null,
+		`owner` varchar(140) default null,
+		`docstatus` int(1) not null default 0,
+		`idx` int(8) not null default 0,
+		`patch` longtext,
+		`skipped` int(1) not null default 0,
+		primary key (`name`)
+	) engine=InnoDB row_format=dynamic character set=utf8mb4 collate=utf8mb4_unicode_ci""",
 	"""create table if not exists `tabSessions` (
 		`user` varchar(255) default null,
 		`sid` varchar(255) default null,
@@ -162,7 +179,8 @@ FRAMEWORK_TABLES = (
 
 
 def create_framework_tables() -> None:
-	"""Create the non-doctype tables (idempotent): __Auth, tabDefaultValue, tabSingles, tabSeries, tabSessions."""
+	"""Create the non-doctype tables (idempotent): __Auth, tabDefaultValue, tabSingles, tabSeries,
+	tabSessions, and tabPatch Log (a core doctype in Frappe; benchless has no core doctypes)."""
 	for ddl in FRAMEWORK_TABLES:
 		frappe.db.sql(ddl)
 

@@ -36,6 +36,20 @@ def canonical_json(value: Any) -> str:
 	)
 
 
+def canonical_json_plain(value: Any) -> tuple[str, bool]:
+	"""``canonical_json(value)`` and whether no value needed the canonical tags (plain JSON only): the
+	text is then exactly what ``json.dumps(value, sort_keys=True, separators=(",", ":"))`` gives, which is
+	what Frappe's ``as_json(value, indent=None, separators=(",", ":"))`` stores."""
+	tagged: list[bool] = []
+
+	def default(item: Any) -> Any:
+		tagged.append(True)
+		return _canonical_default(item)
+
+	text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=default, allow_nan=False)
+	return text, not tagged
+
+
 def submission_hash(job_type: str, organization: str, parameters: Mapping[str, Any]) -> str:
 	"""sha256 hex of the canonical (job type, organization, parameters) triple."""
 	return hash_canonical(job_type, organization, canonical_json(parameters))

@@ -1,20 +1,24 @@
 """Job metrics: what `dartwing.jobs.get_job_metrics` and `dartwing.jobs.prometheus_metrics` report.
 
 Contract:
-- Every figure is computed in SQL (COUNT / AVG / window functions); Python only reshapes a few dozen
-  aggregate rows. Values reach SQL as query parameters only.
+- Every figure is aggregated in SQL (SUM / COUNT); Python merges the rollup's and the edge hours' aggregate
+  rows. Values reach SQL as query parameters only.
 - Windowed figures cover jobs *created* in the half-open window [from, to) (default: the last 24 hours,
   at most 90 days); queue depth, running jobs and the dead-letter total are the state *now*.
 - Scope: unrestricted users (Administrator, System Manager) see every organization or the one they name;
   members see their Active organizations only. A member naming an organization that is not theirs gets
   the empty result (zero counts), exactly as for an organization without jobs, so existence never leaks.
   Bench-wide Redis figures (RQ queue lengths, live workers) go to unrestricted users only (None otherwise).
-- Durations are completed_at - started_at of Completed jobs, in seconds; p95 is the nearest-rank 95th
-  percentile (ROW_NUMBER over the job type's sorted durations), exact, in SQL.
+- Durations are completed_at - started_at of Completed jobs, in seconds; the average is exact; p95 is the
+  nearest-rank 95th percentile read from the merged fixed-bucket histogram (metrics_math): never below
+  the exact value, less than one bucket (26 %) above it.
+- Windowed figures come from the Job Metrics Rollup for the window's whole days and hours and from the
+  job table for the partial hours at its edges (metrics_math.split_window, metrics_rollup.read): counts
+  are exact (D25), and jobs purged by retention stay counted in whole hours and days.
 - A failure is a job whose status is Dead Letter, Failed or Timed Out; failure rate = failures /
   (failures + Completed). Canceled and in-flight jobs are neither. A failure is bucketed in the hour of
   its last attempt: COALESCE(completed_at, started_at, creation).
-- Speed: the windowed queries read the covering index METRICS_INDEX alone (forced, since MariaDB
+- Speed: the edge-hour query reads the covering index METRICS_INDEX alone (forced, since MariaDB
   underrates the row lookups of the (organization, creation) index); Background Job's
   on_doctype_update creates it. Current-state queries use (status, organization, ...).
 - Redis being down never fails the call: the Redis figures become None.
@@ -30,7 +34,13 @@ import frappe
 from frappe import _
 from frappe.utils import get_datetime, now_datetime
 
-from dartwing.dartwing_core.background_jobs import arguments, config, metrics_math, permissions
+from dartwing.dartwing_core.background_jobs import (
+	arguments,
+	config,
+	metrics_math,
+	metrics_rollup,
+	permissions,
+)
 from dartwing.dartwing_core.background_jobs.transitions import FAILURE, WAITING, JobStatus, status_tuple
 
 # Covering index for the windowed queries, created by Background Job's on_doctype_update().
@@ -46,7 +56,6 @@ CURRENT_STATUSES = (
 	JobStatus.DEAD_LETTER.value,
 	JobStatus.SCHEDULED.value,
 )
-P95 = 0.95
 
 _TABLE = "`tabBackground Job`"
 _DURATION_US = "TIMESTAMPDIFF(MICROSECOND, started_at, completed_at)"
@@ -114,18 +123,25 @@ def _database_metrics(start: datetime, end: datetime, org_scope: permissions.Org
 	condition, scope_values = org_scope.sql()
 	values = {"start": start, "end": end, **scope_values}
 	scope = f" AND {condition}" if org_scope.organizations is not None else ""
-	window = f"{_WINDOW_SOURCE} WHERE creation >= %(start)s AND creation < %(end)s{scope}"
-	counts, avg_durations = _window_counts(window, values)
+	parts = metrics_math.split_window(start, end)
+	totals = metrics_rollup.Totals()
+	metrics_rollup.read(totals, parts, condition if scope else "", scope_values)
+	_read_live(totals, parts.live, scope, scope_values)
 	by_status = dict.fromkeys(STATUSES, 0)
-	for (_job_type, status), jobs in counts.items():
+	for (_job_type, status), jobs in totals.counts.items():
 		by_status[status] = by_status.get(status, 0) + jobs
-	by_job_type = _by_job_type(counts, avg_durations, _p95_durations(window, values))
-	cells = _failure_cells(window, values)
+	cells = [
+		metrics_math.FailureCell(job_type, hour, failures)
+		for (job_type, hour), failures in sorted(
+			totals.failures.items(), key=lambda item: (item[0][1], item[0][0])
+		)
+		if failures
+	]
 	return {
 		"by_status": by_status,
 		"total": sum(by_status.values()),
 		"dead_letter_in_window": by_status[JobStatus.DEAD_LETTER.value],
-		"by_job_type": by_job_type,
+		"by_job_type": _by_job_type(totals),
 		"failures_per_hour": [
 			{"hour": cell.hour.isoformat(), "job_type": cell.job_type, "failures": cell.failures}
 			for cell in cells
@@ -138,64 +154,53 @@ def _database_metrics(start: datetime, end: datetime, org_scope: permissions.Org
 
 
 _WINDOW_SOURCE = f"{_TABLE} FORCE INDEX ({METRICS_INDEX_NAME})"
+_BOUNDARIES = ", ".join(str(b) for b in metrics_math.HISTOGRAM_BOUNDARIES_US)
+_COMPLETED_DURATION = f"IF(status = %(completed)s AND started_at IS NOT NULL AND completed_at IS NOT NULL, {_DURATION_US}, NULL)"
 
 
-def _window_counts(window: str, values: dict) -> tuple[dict[tuple[str, str], int], dict[str, float]]:
+def _read_live(
+	totals: metrics_rollup.Totals, ranges: tuple[tuple[datetime, datetime], ...], scope: str, values: dict
+) -> None:
+	"""The partial hours at the window's edges, from the job table's covering index, in the rollup's shape."""
+	if not ranges:
+		return
+	params = {**values, "completed": JobStatus.COMPLETED.value, "failure_statuses": FAILURE_STATUSES}
+	conditions = []
+	for index, (start, end) in enumerate(ranges):
+		conditions.append(f"(creation >= %(live_from_{index})s AND creation < %(live_to_{index})s)")
+		params.update({f"live_from_{index}": start, f"live_to_{index}": end})
 	rows = frappe.db.sql(
-		f"""SELECT job_type, status, COUNT(*) AS jobs, AVG({_DURATION_US}) / 1000000 AS avg_seconds
-		FROM {window} GROUP BY job_type, status""",
-		values,
+		f"""SELECT job_type, status, failed_hour, COUNT(*) AS jobs, COUNT(duration) AS durations,
+			COALESCE(SUM(duration), 0) AS duration_sum_us, COALESCE(MAX(duration), 0) AS duration_max_us,
+			IF(duration IS NULL, NULL, INTERVAL(duration, {_BOUNDARIES})) AS bucket
+		FROM (
+			SELECT job_type, status, {_COMPLETED_DURATION} AS duration,
+				IF(status IN %(failure_statuses)s, DATE_FORMAT({_FAILED_AT}, '%%Y-%%m-%%d %%H:00:00'), NULL)
+					AS failed_hour
+			FROM {_WINDOW_SOURCE} WHERE ({" OR ".join(conditions)}){scope}
+		) live
+		GROUP BY job_type, status, failed_hour, bucket""",
+		params,
 		as_dict=True,
 	)
-	counts = {(row.job_type, row.status): int(row.jobs) for row in rows}
-	averages = {
-		row.job_type: round(float(row.avg_seconds), 3)
-		for row in rows
-		if row.status == JobStatus.COMPLETED.value and row.avg_seconds is not None
-	}
-	return counts, averages
+	for row in rows:
+		bucket = row.bucket
+		totals.add(row, () if bucket is None else ((int(bucket), row.durations),))
 
 
-def _p95_durations(window: str, values: dict) -> dict[str, float]:
-	# Nearest rank: the duration at position ceil(0.95 n) of the type's sorted durations. Measured faster
-	# than PERCENTILE_CONT(...) OVER (PARTITION BY ...) on MariaDB 10.11 (benchmarks/README.md).
-	rows = frappe.db.sql(
-		f"""SELECT job_type, duration_us / 1000000 AS p95_seconds FROM (
-			SELECT job_type, {_DURATION_US} AS duration_us,
-				ROW_NUMBER() OVER (PARTITION BY job_type ORDER BY {_DURATION_US}) AS position,
-				COUNT(*) OVER (PARTITION BY job_type) AS jobs
-			FROM {window} AND status = %(completed)s AND started_at IS NOT NULL AND completed_at IS NOT NULL
-		) ranked WHERE position = CEIL(%(p95)s * jobs)""",
-		{**values, "completed": JobStatus.COMPLETED.value, "p95": P95},
-		as_dict=True,
-	)
-	return {row.job_type: round(float(row.p95_seconds), 3) for row in rows}
-
-
-def _by_job_type(
-	counts: dict[tuple[str, str], int], averages: dict[str, float], p95s: dict[str, float]
-) -> list[dict]:
+def _by_job_type(totals: metrics_rollup.Totals) -> list[dict]:
 	rows = metrics_math.job_type_rows(
-		counts,
+		totals.counts,
 		success_status=JobStatus.COMPLETED.value,
 		failure_statuses=FAILURE_STATUSES,
 		dead_letter_status=JobStatus.DEAD_LETTER.value,
 	)
 	for row in rows:
-		row["avg_duration"] = averages.get(row["job_type"])
-		row["p95_duration"] = p95s.get(row["job_type"])
+		count, sum_us, max_us, buckets = totals.durations.get(row["job_type"], (0, 0, None, ()))
+		row["avg_duration"] = round(sum_us / count / 1_000_000, 3) if count else None
+		p95 = metrics_math.histogram_percentile(buckets, max_us) if count else None
+		row["p95_duration"] = round(p95 / 1_000_000, 3) if p95 is not None else None
 	return rows
-
-
-def _failure_cells(window: str, values: dict) -> list[metrics_math.FailureCell]:
-	rows = frappe.db.sql(
-		f"""SELECT job_type, DATE_FORMAT({_FAILED_AT}, '%%Y-%%m-%%d %%H:00:00') AS hour, COUNT(*) AS failures
-		FROM {window} AND status IN %(failure_statuses)s
-		GROUP BY job_type, hour ORDER BY hour, job_type""",
-		{**values, "failure_statuses": FAILURE_STATUSES},
-		as_dict=True,
-	)
-	return [metrics_math.FailureCell(row.job_type, get_datetime(row.hour), int(row.failures)) for row in rows]
 
 
 def _current_state(scope: str, values: dict) -> dict[str, Any]:

@@ -4,7 +4,8 @@ Contract: imports no frappe and touches no database; every function is determini
 Invalid input raises ValueError (the caller turns it into frappe.ValidationError, HTTP 417).
 """
 
-from collections.abc import Iterable, Mapping
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -123,3 +124,82 @@ def job_type_rows(
 	for row in by_type.values():
 		row["failure_rate"] = failure_rate(row["failed"], row["completed"])
 	return sorted(by_type.values(), key=lambda row: row["job_type"])
+
+
+# The duration histogram of the hourly rollup (data-model.md "Job Metrics Rollup"). Fixed bucket boundaries,
+# so histograms of any hours, organizations and job types merge by adding their buckets. Boundary k is
+# 10 ms * 2^(k/3) in microseconds: each bucket is 26 % wider than the one before, and the last boundary
+# (~29 h) lies beyond the longest timeout a Job Type accepts (24 h). Bucket 0 holds [0, 10 ms), bucket k
+# holds [boundary k-1, boundary k), the last bucket everything from the last boundary on.
+HISTOGRAM_BOUNDARIES_US = tuple(round(10_000 * 2 ** (k / 3)) for k in range(71))
+HISTOGRAM_BUCKETS = len(HISTOGRAM_BOUNDARIES_US) + 1
+P95_PERMILLE = 950  # nearest rank: the value at position ceil(0.95 n) of the sorted durations
+
+
+def duration_bucket(duration_us: int) -> int:
+	"""The histogram bucket of a duration in microseconds (SQL computes the same with INTERVAL(); a
+	negative duration, which only a clock step gives, falls in bucket 0 there and here)."""
+	return bisect_right(HISTOGRAM_BOUNDARIES_US, duration_us)
+
+
+def nearest_rank(count: int, permille: int = P95_PERMILLE) -> int:
+	"""Position (1-based) of the nearest-rank percentile among `count` sorted values, in integers."""
+	return -(-count * permille // 1000)
+
+
+def histogram_percentile(buckets: Sequence[int], max_us: int, permille: int = P95_PERMILLE) -> int | None:
+	"""The nearest-rank percentile of the durations a histogram counts, in microseconds; None if empty.
+
+	Answers the upper boundary of the bucket holding the rank, or the largest duration when that is
+	smaller: never below the exact value and less than one bucket above it (the exact value lies in the
+	same bucket). Exact when the rank falls in the bucket of the largest duration, for example with
+	fewer than 20 durations.
+	"""
+	if any(n < 0 for n in buckets):
+		raise ValueError("bucket counts cannot be negative")
+	rank = nearest_rank(sum(buckets), permille)
+	if rank == 0:
+		return None
+	seen = 0
+	for bucket, n in enumerate(buckets):
+		seen += n
+		if seen >= rank:
+			upper = HISTOGRAM_BOUNDARIES_US[bucket] if bucket < len(HISTOGRAM_BOUNDARIES_US) else max_us
+			return min(upper, max_us)
+	raise AssertionError("unreachable: the rank is at most the count")
+
+
+_HOUR, _DAY = timedelta(hours=1), timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class WindowParts:
+	"""A window cut for the rollup: whole days and whole hours read from it, the partial hours at its
+	edges read live from the job table. Each is a tuple of half-open [start, end) ranges."""
+
+	live: tuple[tuple[datetime, datetime], ...]
+	hours: tuple[tuple[datetime, datetime], ...]
+	days: tuple[tuple[datetime, datetime], ...]
+
+
+def split_window(start: datetime, end: datetime) -> WindowParts:
+	"""[start, end) as whole days, whole hours and the partial hours at both edges (see WindowParts)."""
+	first_hour, last_hour = _ceil(start, hour_bucket, _HOUR), hour_bucket(end)
+	if first_hour >= last_hour:
+		return WindowParts(live=((start, end),), hours=(), days=())
+	live = tuple(part for part in ((start, first_hour), (last_hour, end)) if part[0] < part[1])
+	first_day, last_day = _ceil(first_hour, day_bucket, _DAY), day_bucket(last_hour)
+	if first_day >= last_day:
+		return WindowParts(live=live, hours=((first_hour, last_hour),), days=())
+	hours = tuple(part for part in ((first_hour, first_day), (last_day, last_hour)) if part[0] < part[1])
+	return WindowParts(live=live, hours=hours, days=((first_day, last_day),))
+
+
+def day_bucket(moment: datetime) -> datetime:
+	"""The start of the day `moment` falls in."""
+	return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _ceil(moment: datetime, floor: Callable[[datetime], datetime], step: timedelta) -> datetime:
+	start = floor(moment)
+	return moment if start == moment else start + step

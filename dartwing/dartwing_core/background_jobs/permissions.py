@@ -1,7 +1,7 @@
 """Tenancy: the one answer to "where may this user act, and what may they do there".
 
 Contract: every access decision about Organizations, Persons, Org Members, Background Jobs, their
-Batches, Job Schedules and Job Execution Logs (permission query conditions, has_permission hooks, the
+Batches, Job Schedules, Job Execution Logs and the Job Metrics Rollup (permission query conditions, has_permission hooks, the
 API, dispatch) goes through this
 module. A user acts in an organization only through User → Person → Org Member (Active) → Organization
 (Active). Administrator and System Manager are unrestricted. Values reach SQL parameterised, or
@@ -180,6 +180,10 @@ def job_execution_log_query(user: str | None = None) -> str:
 	return _in_user_orgs("`tabJob Execution Log`.`organization`", user)
 
 
+def job_metrics_rollup_query(user: str | None = None) -> str:
+	return _in_user_orgs("`tabJob Metrics Rollup`.`organization`", user)
+
+
 def person_query(user: str | None = None) -> str:
 	"""Own Person, plus Persons with a membership in one of the user's organizations."""
 	user = _user(user)
@@ -263,3 +267,10 @@ def has_job_execution_log_permission(doc: Any, ptype: str | None = None, user: s
 	if ptype not in _READ_PTYPES:
 		return is_unrestricted(user)
 	return can_act_in(organization, user, READ)
+
+
+def has_job_metrics_rollup_permission(doc: Any, ptype: str | None = None, user: str | None = None) -> bool:
+	# Counts are kept by the engine alone; members of the organization read them.
+	if ptype not in _READ_PTYPES:
+		return is_unrestricted(user)
+	return can_act_in(doc.get("organization"), user, READ)

@@ -44,3 +44,21 @@ class TestCanonicalJson(unittest.TestCase):
 	def test_unserializable_values_are_refused_with_a_clear_type_error(self):
 		with self.assertRaisesRegex(TypeError, "object"):
 			canonical_json({"x": object()})
+
+
+class TestCanonicalPlain(unittest.TestCase):
+	def test_plain_json_is_flagged_and_equals_sorted_compact_dumps(self):
+		import datetime
+		import json
+
+		from dartwing.dartwing_core.background_jobs.hashing import canonical_json, canonical_json_plain
+
+		value = {"b": [1, 2.5, None, True], "a": {"é": "ü", "z": 'x"y'}}
+		text, plain = canonical_json_plain(value)
+		self.assertTrue(plain)
+		self.assertEqual(text, canonical_json(value))
+		self.assertEqual(text, json.dumps(value, sort_keys=True, separators=(",", ":")))
+		dated = {"at": datetime.date(2026, 1, 2)}
+		text, plain = canonical_json_plain(dated)
+		self.assertFalse(plain)
+		self.assertEqual(text, canonical_json(dated))

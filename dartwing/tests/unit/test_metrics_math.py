@@ -1,5 +1,6 @@
 """Pure metric arithmetic: windows, failure rates, hour buckets, failure clusters, per-type rows."""
 
+import itertools
 import unittest
 from datetime import datetime, timedelta
 
@@ -139,3 +140,104 @@ class TestJobTypeRows(unittest.TestCase):
 				},
 			],
 		)
+
+
+class TestDurationHistogram(unittest.TestCase):
+	def test_buckets_are_half_open_and_cover_every_duration(self):
+		from dartwing.dartwing_core.background_jobs import metrics_math as m
+
+		self.assertEqual(m.duration_bucket(0), 0)
+		self.assertEqual(m.duration_bucket(9_999), 0)
+		self.assertEqual(m.duration_bucket(10_000), 1)
+		self.assertEqual(m.duration_bucket(-5), 0)  # a clock step; SQL's INTERVAL() agrees
+		self.assertEqual(m.duration_bucket(10**15), m.HISTOGRAM_BUCKETS - 1)
+		widths = [
+			b / a for a, b in zip(m.HISTOGRAM_BOUNDARIES_US, m.HISTOGRAM_BOUNDARIES_US[1:], strict=False)
+		]
+		self.assertLess(max(widths), 1.2601)
+		self.assertGreater(m.HISTOGRAM_BOUNDARIES_US[-1], 86_400 * 10**6)  # beyond the longest timeout
+
+	def test_p95_is_never_below_the_exact_nearest_rank_and_in_its_bucket(self):
+		import math
+		import random
+
+		from dartwing.dartwing_core.background_jobs import metrics_math as m
+
+		rng = random.Random(7)
+		for trial in range(300):
+			durations = [int(rng.lognormvariate(13, 2)) for _ in range(rng.randint(1, 400))]
+			buckets = [0] * m.HISTOGRAM_BUCKETS
+			for d in durations:
+				buckets[m.duration_bucket(d)] += 1
+			exact = sorted(durations)[math.ceil(0.95 * len(durations) - 1e-9) - 1]
+			estimate = m.histogram_percentile(buckets, max(durations))
+			self.assertGreaterEqual(estimate, exact, trial)
+			self.assertEqual(m.duration_bucket(estimate - 1), m.duration_bucket(exact), trial)
+
+	def test_p95_is_exact_when_the_rank_is_the_longest_duration(self):
+		from dartwing.dartwing_core.background_jobs import metrics_math as m
+
+		durations = [2_000_000, 2_000_000, 2_000_000, 10_000_000]
+		buckets = [0] * m.HISTOGRAM_BUCKETS
+		for d in durations:
+			buckets[m.duration_bucket(d)] += 1
+		self.assertEqual(m.histogram_percentile(buckets, max(durations)), 10_000_000)
+		self.assertIsNone(m.histogram_percentile([0] * m.HISTOGRAM_BUCKETS, 0))
+		self.assertEqual(m.nearest_rank(20), 19)
+		self.assertEqual(m.nearest_rank(21), 20)
+
+
+class TestSplitWindow(unittest.TestCase):
+	def test_whole_days_whole_hours_and_live_edges(self):
+		from dartwing.dartwing_core.background_jobs.metrics_math import split_window
+
+		parts = split_window(datetime(2026, 3, 1, 13, 5), datetime(2026, 3, 4, 1, 20))
+		self.assertEqual(
+			parts.live,
+			(
+				(datetime(2026, 3, 1, 13, 5), datetime(2026, 3, 1, 14)),
+				(datetime(2026, 3, 4, 1), datetime(2026, 3, 4, 1, 20)),
+			),
+		)
+		self.assertEqual(
+			parts.hours,
+			(
+				(datetime(2026, 3, 1, 14), datetime(2026, 3, 2)),
+				(datetime(2026, 3, 4), datetime(2026, 3, 4, 1)),
+			),
+		)
+		self.assertEqual(parts.days, ((datetime(2026, 3, 2), datetime(2026, 3, 4)),))
+
+	def test_aligned_and_short_windows(self):
+		from dartwing.dartwing_core.background_jobs.metrics_math import split_window
+
+		day = split_window(datetime(2026, 3, 1), datetime(2026, 3, 2))
+		self.assertEqual(
+			(day.live, day.hours, day.days), ((), (), ((datetime(2026, 3, 1), datetime(2026, 3, 2)),))
+		)
+		short = split_window(datetime(2026, 3, 1, 1, 5), datetime(2026, 3, 1, 2, 2))
+		self.assertEqual(
+			(short.live, short.hours, short.days),
+			(((datetime(2026, 3, 1, 1, 5), datetime(2026, 3, 1, 2, 2)),), (), ()),
+		)
+
+	def test_the_parts_tile_the_window(self):
+		import random
+
+		from dartwing.dartwing_core.background_jobs.metrics_math import split_window
+
+		rng = random.Random(3)
+		for _ in range(500):
+			start = datetime(2026, 1, 1) + timedelta(seconds=rng.randint(0, 90 * 86400))
+			end = start + timedelta(seconds=rng.randint(1, 90 * 86400))
+			parts = split_window(start, end)
+			pieces = sorted(parts.live + parts.hours + parts.days)
+			self.assertEqual(pieces[0][0], start)
+			self.assertEqual(pieces[-1][1], end)
+			for (_a, b), (c, _d) in itertools.pairwise(pieces):
+				self.assertEqual(b, c)
+			for a, b in parts.hours:
+				self.assertEqual((a.minute, a.second, a.microsecond, b.minute, b.second), (0, 0, 0, 0, 0))
+			for a, b in parts.days:
+				self.assertEqual((a.hour, a.minute, b.hour, b.minute), (0, 0, 0, 0))
+			self.assertLessEqual(len(parts.live), 2)

@@ -1,0 +1,1 @@
+"""frappe.modules: only what benchless mirrors (the patch handler)."""
