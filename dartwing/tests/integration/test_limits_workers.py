@@ -1,5 +1,6 @@
 """Limits and operator controls on real workers: the global running cap across organizations and
-four workers, the start rate across two worker "hosts" (two separate sets of worker processes), a
+four workers, the start rate across two worker "hosts" (two separate sets of worker processes) and
+shared between organizations when its window opens, a
 paused Job Type resumed, and Frappe's site switches (maintenance mode, paused scheduler) on and off
 with nothing lost.
 
@@ -154,6 +155,37 @@ class TestStartRateAcrossTwoHosts(FrappeTestCase):
 		self.assertGreaterEqual(
 			spread, 3 * self.WINDOW - SLACK_SECONDS, "ten starts at 3 per 2 s span three windows"
 		)
+
+
+class TestStartRateFairShare(WorkersTestCase):
+	"""An organization that queued a backlog first does not take every start of the window: when the
+	window opens, the waiting organizations share its starts."""
+
+	worker_count = 2
+	LIMIT, WINDOW = 2, 2
+
+	@classmethod
+	def set_up_data(cls) -> None:
+		cls.user_a, cls.org_a = make_tenant("Owner")
+		cls.user_b, cls.org_b = make_tenant("Owner")
+		cls.job_type = make_job_type(
+			rate_limit_starts=cls.LIMIT, rate_limit_starts_window_seconds=cls.WINDOW, max_running_per_org=20
+		)
+
+	def test_a_later_organization_starts_within_the_first_windows_not_after_the_backlog(self):
+		backlog = [submit_as(self.user_a, self.job_type, self.org_a) for _ in range(12)]
+		later = [submit_as(self.user_b, self.job_type, self.org_b) for _ in range(3)]
+		wait_all(backlog + later, timeout=120, tick=dispatcher.dispatch_limited_types)
+		order = frappe.db.sql_list(
+			"""SELECT job FROM `tabJob Execution Log` WHERE job IN %(jobs)s AND to_status = 'Queued'
+			ORDER BY `timestamp`, creation""",
+			{"jobs": tuple(backlog + later)},
+		)
+		self.assertEqual(len(order), 15, "each job started once")
+		last_of_b = max(order.index(job) for job in later)
+		# first come, first served would start B's jobs 13th to 15th; sharing each window gives B one
+		# start per window from the second window on
+		self.assertLess(last_of_b, 10, f"B's jobs started at {sorted(order.index(j) + 1 for j in later)}")
 
 
 class TestPauseWithWorkers(WorkersTestCase):
