@@ -259,3 +259,29 @@ def test_generate_hash_length_and_randomness():
 	assert len(frappe.generate_hash()) == 56
 	assert len(frappe.generate_hash(length=15)) == 15
 	assert frappe.generate_hash() != frappe.generate_hash()
+
+
+def test_sendmail_needs_an_outgoing_account_as_frappe_does(monkeypatch):
+	"""Frappe's ``EmailAccount.find_outgoing``: no account (benchless has no Email Account rows, no
+	``mail_server`` in the site config, emails not muted) raises and queues nothing."""
+
+	def queued() -> int:
+		return frappe.db.count("Email Queue", {"reference_name": "bench-sendmail-probe"})
+
+	def send() -> None:
+		frappe.sendmail(
+			recipients=["a@example.test"], subject="s", message="m", reference_name="bench-sendmail-probe"
+		)
+
+	monkeypatch.delitem(frappe.local.conf, "mail_server", raising=False)
+	monkeypatch.setitem(frappe.local.conf, "mute_emails", 0)
+	monkeypatch.setattr(frappe.flags, "mute_emails", False)
+	try:
+		with pytest.raises(frappe.OutgoingEmailError):
+			send()
+		assert queued() == 0
+		monkeypatch.setitem(frappe.local.conf, "mail_server", "smtp.invalid")
+		send()
+		assert queued() == 1
+	finally:
+		frappe.db.rollback()

@@ -1077,6 +1077,11 @@ def _clear_meta_cache(doctype: str | None) -> None:
 		clear(doctype) if doctype else clear()
 
 
+def are_emails_muted() -> bool:
+	"""``frappe.are_emails_muted``: the flag or the site config's ``mute_emails``."""
+	return flags.mute_emails or cint(conf.get("mute_emails") or 0) or False
+
+
 def sendmail(
 	recipients: list[str] | str | None = None,
 	sender: str = "",

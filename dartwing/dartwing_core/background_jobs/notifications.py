@@ -14,7 +14,9 @@ Contract:
 - Entries are made by Frappe's own ``enqueue_create_notification`` (type Alert, linked to the Background
   Job): a background job inserts one Notification Log per enabled recipient.
 - Email only when site config ``dartwing_dead_letter_email`` is set: ``frappe.sendmail`` queues one Email
-  Queue row per notice (Frappe's ``flush`` sends it), committed here.
+  Queue row per notice (Frappe's ``flush`` sends it), committed after the entries. Frappe needs an outgoing
+  Email Account (or ``mail_server`` in the site config) for it; without one the email is logged as not
+  queued and the entries stand.
 - Never raises: a failure is logged (``frappe.log_error``) and the job's outcome is unchanged. Redis
   unreachable means no claim and no notice (logged); a Redis flush inside a window may let one more notice
   through per group.
@@ -123,7 +125,15 @@ def deliver(change: state.Change, users: Iterable[str], window: int) -> None:
 		"from_user": frappe.session.user,
 	}
 	enqueue_create_notification(emails, entry)  # in tests Frappe runs it at once, in this transaction
+	frappe.db.commit()  # the bell's entries do not wait on (nor fall with) the email
 	if frappe.conf.get(EMAIL_SETTING):
+		send_email(change, emails, subject, body)
+
+
+def send_email(change: state.Change, emails: list[str], subject: str, body: str) -> None:
+	"""Queue the notice's email; a site without an outgoing Email Account (Frappe raises
+	``OutgoingEmailError``) or any other failure is logged, and the entries already made stay."""
+	try:
 		frappe.sendmail(
 			recipients=emails,
 			subject=subject,
@@ -131,7 +141,10 @@ def deliver(change: state.Change, users: Iterable[str], window: int) -> None:
 			reference_doctype=state.JOB,
 			reference_name=change.name,
 		)
-	frappe.db.commit()
+		frappe.db.commit()
+	except Exception:
+		frappe.db.rollback()
+		frappe.log_error(title=f"Dead-letter notice email for job {change.name} not queued")
 
 
 def notice_text(change: state.Change, window: int) -> tuple[str, str]:

@@ -148,6 +148,9 @@ class TestDeadLetterNotices(WorkersTestCase):
 		frappe.db.commit()
 		update_site_config(notifications.EMAIL_SETTING, 1)
 		self.addCleanup(update_site_config, notifications.EMAIL_SETTING, "None")
+		# Frappe queues email only with an outgoing account: the site config's is one (nothing is sent here)
+		update_site_config("mail_server", "smtp.invalid")
+		self.addCleanup(update_site_config, "mail_server", "None")
 		on = submit_as(self.owner, other_type, self.org, {"n": "on"})
 		wait_for_status(on, "Dead Letter")
 		[email] = wait_until(lambda: emails_for([on]), timeout=20)
@@ -160,6 +163,23 @@ class TestDeadLetterNotices(WorkersTestCase):
 			)
 		)
 		self.assertEqual(recipients_of(email.name), addresses - {""})
+
+	def test_without_an_outgoing_email_account_the_email_is_logged_and_the_entries_stand(self):
+		from frappe.installer import update_site_config
+
+		job_type = make_job_type("dartwing.demo.demo_fail", max_retries=0)
+		frappe.db.commit()
+		update_site_config(notifications.EMAIL_SETTING, 1)
+		self.addCleanup(update_site_config, notifications.EMAIL_SETTING, "None")
+		job = submit_as(self.owner, job_type, self.org, {"n": "no account"})
+		wait_for_status(job, "Dead Letter")
+		title = f"Dead-letter notice email for job {job} not queued"
+		wait_until(
+			lambda: frappe.db.rollback() or frappe.db.exists("Error Log", {"method": title}), timeout=20
+		)
+		expected = set(self.expected_users(self.org)) - {"Administrator"}
+		wait_until(lambda: {n.for_user for n in notices_of(job_type)} == expected, timeout=20)
+		self.assertEqual(emails_for([job]), [])
 
 	def test_a_rolled_back_dead_letter_notifies_nobody(self):
 		job_type = make_job_type("dartwing.demo.demo_echo", max_retries=0)

@@ -6,7 +6,10 @@ inserts one Email Queue row in the caller's transaction: status "Not Sent", the 
 document, one Email Queue Recipient row per distinct recipient (To and CC), ``send_after`` and priority.
 Nothing is sent: benchless has no SMTP account and no ``flush`` scheduler event; on a bench Frappe's
 ``frappe.email.queue.flush`` sends the row. Sending now (``now=True`` / ``delayed=False``) is refused for
-that reason. Not here: templates, attachments, unsubscribe links, Communication records.
+that reason. As Frappe's ``EmailAccount.find_outgoing``, an email needs an outgoing account: benchless has
+no Email Account doctype, so only the site config's (``mail_server``) or, while emails are muted, Frappe's
+dummy account count; without one ``OutgoingEmailError`` is raised and nothing is queued. Not here:
+templates, attachments, unsubscribe links, Communication records.
 """
 
 from email.message import EmailMessage
@@ -65,6 +68,11 @@ def queue_email(
 	copied = [address for address in _distinct(cc) if address not in to]
 	if not to and not copied:
 		return None
+	if not (frappe.conf.get("mail_server") or frappe.are_emails_muted()):
+		frappe.throw(
+			frappe._("Please setup default Email Account from Settings > Email Account"),
+			frappe.OutgoingEmailError,
+		)
 	sender = sender or frappe.conf.get("auto_email_id") or DEFAULT_SENDER
 	message_id = make_msgid(domain=frappe.local.site or "localhost")
 	mime = EmailMessage()
