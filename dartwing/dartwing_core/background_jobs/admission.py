@@ -49,7 +49,7 @@ from frappe import _
 
 from dartwing.dartwing_core.background_jobs import config
 from dartwing.dartwing_core.background_jobs.errors import JobSubmissionUnavailable, QueueFull, TooManyJobs
-from dartwing.dartwing_core.background_jobs.transitions import WAITING, status_tuple
+from dartwing.dartwing_core.background_jobs.transitions import WAITING, JobStatus, status_tuple
 
 BOUND_TTL_SECONDS = 86400  # an organization idle this long loses its bound (recounted when it returns)
 BOUND_MAX_AGE_SECONDS = 60  # an exact count is trusted this long; then the next submission counts again
@@ -250,10 +250,22 @@ class StartWindow:
 		)
 
 
-def limited_types() -> list[str]:
-	"""The enabled Job Types with a global running cap (their dispatches must hold the type's lock)."""
+def limited_types(organization: str | None = None) -> list[str]:
+	"""The enabled Job Types with a global running cap (their dispatches must hold the type's lock);
+	with ``organization``, only those it has Pending jobs of: a dispatch locks no type it cannot queue,
+	so other organizations' dispatches of other types stay parallel. A job of a capped type that turns
+	Pending after this read is skipped by that dispatch (``gates.Gate.UNLOCKED``) and queued by its own
+	submission's or the next dispatch."""
+	if organization is None:
+		return frappe.db.sql_list(
+			"SELECT name FROM `tabJob Type` WHERE enabled = 1 AND max_running_global > 0 ORDER BY name"
+		)
 	return frappe.db.sql_list(
-		"SELECT name FROM `tabJob Type` WHERE enabled = 1 AND max_running_global > 0 ORDER BY name"
+		"""SELECT t.name FROM `tabJob Type` t WHERE t.enabled = 1 AND t.max_running_global > 0
+			AND EXISTS (SELECT 1 FROM `tabBackground Job` j
+				WHERE j.organization = %(org)s AND j.job_type = t.name AND j.status = %(pending)s)
+		ORDER BY t.name""",
+		{"org": organization, "pending": JobStatus.PENDING.value},
 	)
 
 

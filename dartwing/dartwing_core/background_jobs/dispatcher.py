@@ -141,7 +141,9 @@ def dispatch_now(
 	try:
 		if target is not None and _caps_taken(organization, target):
 			return 0  # it only read; its view (taken after the caller's commit) is all it needed
-		limited = admission.limited_types()  # read before the commit: the locked view starts later
+		limited = admission.limited_types(
+			organization
+		)  # read before the commit: the locked view starts later
 		# The locked dispatch must read a view taken after it holds the organization lock: under
 		# REPEATABLE READ a view opened earlier (the look-ahead, a sweep's list of organizations)
 		# would hide what the previous lock holder queued, and a cap could be passed.
@@ -173,7 +175,9 @@ def dispatch_org(
 		{"org": organization},
 		pluck=True,
 	)
-	locked = admission.lock_limited_types(admission.limited_types() if limited is None else limited)
+	locked = admission.lock_limited_types(
+		admission.limited_types(organization) if limited is None else limited
+	)
 	slots = gates.type_states(organization, None if target.everything else target.job_types, locked)
 	open_types = {name: row.free for name, row in slots.items() if gates.type_gate(row) is None}
 	pending = _pending_jobs(organization, target, open_types, limit)

@@ -51,7 +51,11 @@ def checked_seconds(name: str, value: object, maximum: float) -> float:
 	"""A finite number of seconds in (0, maximum], or ValueError naming ``name``."""
 	if isinstance(value, bool) or not isinstance(value, int | float):
 		raise ValueError(f"{name} must be a number of seconds, not {type(value).__name__}")
-	seconds = float(value) if math.isfinite(value) else math.nan
+	try:
+		seconds = float(value)
+	except OverflowError:  # an int beyond any float (10**400)
+		seconds = math.inf
+	seconds = seconds if math.isfinite(seconds) else math.nan
 	if not 0 < seconds <= maximum:
 		raise ValueError(f"{name} must be more than 0 and at most {maximum:g} seconds, not {value!r}")
 	return seconds

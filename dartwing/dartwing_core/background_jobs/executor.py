@@ -46,7 +46,7 @@ from dartwing.dartwing_core.background_jobs.transitions import JobStatus
 _WORK_HORSE_MODULES = (
 	"frappe.model.document",
 	"frappe.realtime",
-	"dartwing.dartwing_core.doctype.job_execution_log.job_execution_log",  # each transition's log row
+	"dartwing.dartwing_core.doctype.job_execution_log.job_execution_log",  # its doctype's controller
 )
 
 

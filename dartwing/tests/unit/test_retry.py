@@ -239,13 +239,24 @@ class TestRetryDecision(unittest.TestCase):
 		self.assertIn("exhausted", spent.reason)
 
 	def test_retry_after_is_refused_when_not_a_finite_positive_bounded_number(self):
-		for bad in (0, -1, float("nan"), float("inf"), config.MAX_RETRY_AFTER_SECONDS + 1, True, "30", [30]):
+		too_big = (config.MAX_RETRY_AFTER_SECONDS + 1, 10**400, -(10**400))  # 10**400: beyond any float
+		for bad in (0, -1, float("nan"), float("inf"), *too_big, True, "30", [30]):
 			with self.subTest(bad=bad), self.assertRaises(ValueError):
 				TransientError("x", retry_after=bad)
 		self.assertEqual(TransientError("x", retry_after=config.MAX_RETRY_AFTER_SECONDS).retry_after, 86400)
 
 	def test_a_snooze_needs_a_finite_positive_bounded_number_of_seconds(self):
-		for bad in (0, -0.5, float("nan"), float("-inf"), config.MAX_SNOOZE_SECONDS + 1, False, None, "5"):
+		for bad in (
+			0,
+			-0.5,
+			float("nan"),
+			float("-inf"),
+			config.MAX_SNOOZE_SECONDS + 1,
+			10**400,
+			False,
+			None,
+			"5",
+		):
 			with self.subTest(bad=bad), self.assertRaises(ValueError):
 				Snooze(bad)
 		snooze = Snooze(2.5, "x" * 600)
