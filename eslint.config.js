@@ -26,6 +26,8 @@ module.exports = [
 				// Frappe desk globals used by form and list scripts
 				cur_frm: "readonly",
 				$: "readonly",
+				// the app's own desk namespace (public/js/dartwing_desk.bundle.js, on every desk page)
+				dartwing: "readonly",
 			},
 		},
 		rules: RULES,
@@ -39,5 +41,10 @@ module.exports = [
 			globals: { ...globals.browser },
 		},
 		rules: RULES,
+	},
+	{
+		// the desk bundle runs inside Frappe's desk (app_include_js), after frappe and __ are defined
+		files: ["dartwing/public/js/dartwing_desk.bundle.js"],
+		languageOptions: { globals: { frappe: "readonly", __: "readonly" } },
 	},
 ];

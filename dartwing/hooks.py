@@ -21,6 +21,10 @@ after_migrate = "dartwing.install.after_migrate"
 
 extend_bootinfo = "dartwing.dartwing_core.boot.extend_bootinfo"
 
+# Desk code the Background Job form and list share (the Edit and Retry dialog), on every desk page;
+# `bench build` bundles it (public/js/dartwing_desk.bundle.js).
+app_include_js = ["dartwing_desk.bundle.js"]
+
 # Permissions
 # -----------
 # One resolver (background_jobs/permissions.py) answers "where may this user act" for every tenant doctype.

@@ -6,8 +6,8 @@
 //   the extend_bootinfo hook); Cancel and Retry appear when the status allows them and the controller's
 //   onload said the user may manage this job (frm.doc.__onload.can_manage, permissions.may_manage). The
 //   API (dartwing.jobs.cancel_job / retry_job) checks again. A dead-lettered job also gets "Edit and
-//   Retry" for System Managers (__onload.can_repair): a dialog with its parameters as JSON, checked here
-//   as JSON and by the server as a submission's, and a confirmation (dartwing.jobs.retry_dead_letter_jobs).
+//   Retry" for System Managers (__onload.can_repair): dartwing.dead_letter.edit_and_retry, the dialog the
+//   list view shares (public/js/dartwing_desk.bundle.js, loaded on every desk page by app_include_js).
 // - Live: the form is in the permission-checked room doc:Background Job/<name> while it shows that job
 //   (joined on refresh, left on on_hide or when another job is loaded). job_progress moves the bar and
 //   the stored progress in frm.doc, so the status pill ("Running n%") moves with it; job_status_changed
@@ -152,55 +152,17 @@ function add_action_buttons(frm) {
 }
 
 function edit_and_retry(frm) {
-	const dialog = new frappe.ui.Dialog({
-		title: __("Edit and Retry {0}", [frm.doc.name]),
-		fields: [
-			{
-				fieldname: "parameters",
-				fieldtype: "Code",
-				options: "JSON",
-				label: __("Parameters"),
-				description: __("A JSON object. The job goes back to Pending with these parameters and a fresh retry budget; the history records the change."),
-				default: pretty_json(frm.doc.parameters),
-			},
-		],
-		primary_action_label: __("Retry with these parameters"),
-		primary_action(values) {
-			let parameters;
-			try {
-				parameters = JSON.parse(values.parameters || "{}");
-			} catch (e) {
-				frappe.msgprint(__("Parameters are not valid JSON: {0}", [e.message]));
-				return;
-			}
-			if (!parameters || typeof parameters !== "object" || Array.isArray(parameters)) {
-				frappe.msgprint(__("Parameters must be a JSON object."));
-				return;
-			}
-			frappe.confirm(__("Retry job {0} with the edited parameters?", [frm.doc.name]), () => {
-				frappe
-					.call({
-						method: "dartwing.jobs.retry_dead_letter_jobs",
-						args: { job_ids: [frm.doc.name], parameters },
-						freeze: true,
-					})
-					.then(() => {
-						dialog.hide();
-						frappe.show_alert({ message: __("Job queued for retry with edited parameters"), indicator: "green" });
-						frm.reload_doc();
-					});
-			});
-		},
-	});
-	dialog.show();
-}
-
-function pretty_json(text) {
-	try {
-		return JSON.stringify(JSON.parse(text || "{}"), null, 2);
-	} catch {
-		return text || "{}"; // not JSON (should not happen): shown as stored
-	}
+	// the dialog is shared with the list view: dartwing_desk.bundle.js
+	dartwing.dead_letter
+		.edit_and_retry({
+			job_ids: [frm.doc.name],
+			parameters: frm.doc.parameters,
+			title: __("Edit and Retry {0}", [frm.doc.name]),
+			description: __("A JSON object. The job goes back to Pending with these parameters and a fresh retry budget; the history records the change."),
+			confirm: __("Retry job {0} with the edited parameters?", [frm.doc.name]),
+			done: __("Job queued for retry with edited parameters"),
+		})
+		.then(() => frm.reload_doc());
 }
 
 function call_and_reload(frm, method, message) {

@@ -10,8 +10,9 @@
 //   leaves the rooms when the user leaves the view. decisions.md (spec 011), "A live job list".
 // - Dead letter jobs (System Managers): Retry / Delete of the checked jobs from the Actions menu, through
 //   dartwing.jobs.retry_dead_letter_jobs / delete_dead_letter_jobs (which check again); "Edit and Retry"
-//   opens the first checked job's parameters as JSON, and retries every checked dead letter with the
-//   edited ones after a confirmation (all or nothing; the server validates them as a submission's).
+//   opens the first checked job's parameters in the dialog the form shares (dartwing.dead_letter,
+//   public/js/dartwing_desk.bundle.js) and retries every checked dead letter with the edited ones after a
+//   confirmation (all or nothing; the server validates them as a submission's).
 const BACKGROUND_JOB_INDICATORS = {
 	Scheduled: "purple",
 	Pending: "yellow",
@@ -104,55 +105,21 @@ function edit_and_retry(listview) {
 		frappe.msgprint(__("Select jobs in Dead Letter status."));
 		return;
 	}
-	frappe.db.get_value("Background Job", job_ids[0], "parameters").then((r) => {
-		const current = (r.message || {}).parameters || "{}";
-		const dialog = new frappe.ui.Dialog({
-			title: __("Edit and Retry {0} dead-lettered job(s)", [job_ids.length]),
-			fields: [
-				{
-					fieldname: "parameters",
-					fieldtype: "Code",
-					options: "JSON",
-					label: __("Parameters"),
-					description: __("The parameters of {0}. Every selected job is retried with the edited parameters.", [job_ids[0]]),
-					default: pretty_json(current),
-				},
-			],
-			primary_action_label: __("Retry with these parameters"),
-			primary_action(values) {
-				let parameters;
-				try {
-					parameters = JSON.parse(values.parameters || "{}");
-				} catch (e) {
-					frappe.msgprint(__("Parameters are not valid JSON: {0}", [e.message]));
-					return;
-				}
-				if (!parameters || typeof parameters !== "object" || Array.isArray(parameters)) {
-					frappe.msgprint(__("Parameters must be a JSON object."));
-					return;
-				}
-				frappe.confirm(__("Retry {0} job(s) with the edited parameters?", [job_ids.length]), () => {
-					frappe
-						.call({ method: "dartwing.jobs.retry_dead_letter_jobs", args: { job_ids, parameters }, freeze: true })
-						.then(() => {
-							dialog.hide();
-							frappe.show_alert({ message: __("Retried {0}.", [job_ids.length]), indicator: "green" });
-							listview.clear_checked_items();
-							listview.refresh();
-						});
-				});
-			},
-		});
-		dialog.show();
-	});
-}
-
-function pretty_json(text) {
-	try {
-		return JSON.stringify(JSON.parse(text || "{}"), null, 2);
-	} catch {
-		return text || "{}"; // not JSON (should not happen): shown as stored
-	}
+	frappe.db.get_value("Background Job", job_ids[0], "parameters").then((r) =>
+		dartwing.dead_letter
+			.edit_and_retry({
+				job_ids,
+				parameters: (r.message || {}).parameters || "{}",
+				title: __("Edit and Retry {0} dead-lettered job(s)", [job_ids.length]),
+				description: __("The parameters of {0}. Every selected job is retried with the edited parameters.", [job_ids[0]]),
+				confirm: __("Retry {0} job(s) with the edited parameters?", [job_ids.length]),
+				done: __("Retried {0}.", [job_ids.length]),
+			})
+			.then(() => {
+				listview.clear_checked_items();
+				listview.refresh();
+			})
+	);
 }
 
 function act_on_dead_letters(listview, action) {
