@@ -13,10 +13,23 @@ from typing import Any
 
 import frappe
 
+from dartwing.dartwing_core.background_jobs import metrics_rollup
 from dartwing.install import ensure_membership, ensure_organization, ensure_person
 
 # benchless marks its stand-in; on a real bench `import benchless` may succeed too, so that is no test
 ON_BENCHLESS = bool(getattr(frappe, "__benchless__", False))
+
+
+def insert_job_document(values: dict[str, Any], **flags: Any) -> Any:
+	"""A Background Job inserted as a document past the engine, as a test fixture (any status and columns;
+	no log row, nothing dispatched; ``flags`` for the insert, e.g. ignore_links), then its organization's
+	metrics rollup recounted as the migrate backfill does. Real code submits (engine.submit_job): the
+	controller refuses an insert the engine did not flag."""
+	doc = frappe.get_doc({"doctype": "Background Job", "job_type": "demo_noop", **values})
+	doc.flags.update(flags, via_engine=True)
+	doc.insert(ignore_permissions=True)
+	metrics_rollup.rebuild((doc.organization,), commit=False)
+	return doc
 
 
 def benchless_only(reason: str) -> Callable:

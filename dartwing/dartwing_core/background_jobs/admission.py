@@ -269,6 +269,16 @@ def limited_types(organization: str | None = None) -> list[str]:
 	)
 
 
+def shared_types() -> list[str]:
+	"""The enabled Job Types whose limits span organizations (a global running cap or a start rate):
+	what one of their jobs frees (a slot, a start of the window) is shared between the organizations
+	waiting for the type, not handed back to the one that freed it (``dispatcher.follow_up``)."""
+	return frappe.db.sql_list(
+		"""SELECT name FROM `tabJob Type` WHERE enabled = 1 AND (max_running_global > 0 OR rate_limit_starts > 0)
+		ORDER BY name"""
+	)
+
+
 def lock_limited_types(names: list[str]) -> list[str]:
 	"""Lock the named Job Type rows (name order, so two dispatchers never wait on each other in a
 	cycle) until the transaction ends. Called before the dispatch's first plain read: its view then

@@ -85,9 +85,9 @@ def follow_up(changes: list[state.Change]) -> None:
 	"""After a commit: dispatch what the committed status changes may have made possible."""
 	targets: dict[str, Target] = {}
 	pending_types: dict[str, set[str]] = {}
-	# A freed slot of a globally capped type goes to the organization that holds fewest of it, not
-	# back to the one that freed it: those types are woken across organizations (fair share).
-	capped = set(admission.limited_types()) if any(change.frees_slot for change in changes) else set()
+	# A freed slot of a globally capped or rate-limited type goes to the organization that holds fewest
+	# of it, not back to the one that freed it: those types are woken across organizations (fair share).
+	capped = set(admission.shared_types()) if any(change.frees_slot for change in changes) else set()
 	woken: set[str] = set()
 	for change in changes:
 		freed_here = change.frees_slot and change.job_type not in capped

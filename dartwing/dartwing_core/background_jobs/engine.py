@@ -286,6 +286,7 @@ def _insert_job(
 	)
 	doc.flags.ignore_links = True  # job type, organization and parents were checked above
 	doc.flags.parameters_validated = True
+	doc.flags.via_engine = True  # the controller refuses any other insert
 	try:
 		doc.insert(ignore_permissions=True)
 	except (frappe.UniqueValidationError, frappe.DuplicateEntryError):

@@ -17,6 +17,8 @@ Contract:
 - `rebuild` recounts from `tabBackground Job` (the migrate patch's backfill; tests that write rows
   directly), one creation day per transaction: it first takes shared locks on that day's jobs, so a
   transition in flight commits (and its delta is then replaced by the recount) or waits for the recount.
+  The recount sees the caller's own uncommitted changes, so those the transaction made before it are
+  not counted again when it commits (``on_transitions`` skips them).
 - `read` sums the rows of whole hours and days for a scope: one range scan of the primary key per range.
 
 Mirrors nothing in Frappe; uses frappe.db.sql and frappe.db.commit as in v15.
@@ -31,7 +33,7 @@ from typing import Any
 import frappe
 from frappe.utils import get_datetime, now_datetime
 
-from dartwing.dartwing_core.background_jobs import metrics_math
+from dartwing.dartwing_core.background_jobs import metrics_math, state
 from dartwing.dartwing_core.background_jobs.transitions import FAILURE, JobStatus, status_tuple
 
 DOCTYPE = "Job Metrics Rollup"
@@ -122,11 +124,14 @@ def keys_for(organization: str, job_type: str, status: str, created: datetime, f
 
 
 def on_transitions(changes: Sequence[Any]) -> None:
-	"""Write the counts of the transaction's changes (``state.Change``), just before it commits."""
+	"""Write the counts of the transaction's changes (``state.Change``), just before it commits; those
+	a `rebuild` in the same transaction already recounted are skipped."""
+	recounted = frappe.flags.pop(_RECOUNTED, None) or {}
 	deltas: dict[Key, Delta] = {}
 	keys: dict[tuple, tuple[Key, ...]] = {}  # a bulk submission's 10,000 jobs share two keys
 	for change in changes:
-		_count(deltas, keys, change)
+		if id(change) not in recounted:
+			_count(deltas, keys, change)
 	upsert({key: delta for key, delta in deltas.items() if not delta.empty()})
 
 
@@ -331,6 +336,7 @@ def rebuild(organizations: Sequence[str] | None = None, *, commit: bool = True) 
 		if not organizations:
 			return 0
 		scope, values = " AND organization IN %(organizations)s", {"organizations": tuple(organizations)}
+	_mark_recounted(organizations)
 	written = 0
 	day = _first_day(scope, values, None)
 	while day is not None:
@@ -340,6 +346,27 @@ def rebuild(organizations: Sequence[str] | None = None, *, commit: bool = True) 
 			frappe.db.commit()
 		day = _first_day(scope, values, end)
 	return written
+
+
+# id -> change: the transaction's pending changes a rebuild already recounted (kept, so no id is reused)
+_RECOUNTED = "dartwing_rollup_recounted"
+
+
+def _mark_recounted(organizations: Sequence[str] | None) -> None:
+	"""The recount sees this transaction's own changes so far: its commit must not count them again."""
+	scope = None if organizations is None else set(organizations)
+	recounted = [c for c in state.pending_changes() if scope is None or c.organization in scope]
+	if not recounted:
+		return
+	marks = frappe.flags.get(_RECOUNTED)
+	if marks is None:
+		marks = frappe.flags[_RECOUNTED] = {}
+		frappe.db.after_rollback.add(_forget_recounted)
+	marks.update((id(change), change) for change in recounted)
+
+
+def _forget_recounted() -> None:
+	frappe.flags.pop(_RECOUNTED, None)
 
 
 def _first_day(scope: str, values: dict, since: datetime | None) -> datetime | None:

@@ -476,6 +476,11 @@ def _caused_many(changes: list[Change]) -> None:
 	journal.extend(changes)
 
 
+def pending_changes() -> list[Change]:
+	"""The changes this transaction made so far that its commit will hand to ON_TRANSITION, in order."""
+	return frappe.flags.get(_JOURNAL) or []
+
+
 def _forget() -> None:
 	frappe.flags.pop(_JOURNAL, None)
 

@@ -13,7 +13,7 @@ from frappe.tests.utils import FrappeTestCase
 
 from dartwing.dartwing_core.background_jobs import admission, batches, config, engine
 from dartwing.dartwing_core.background_jobs.errors import QueueFull, TooManyJobs
-from dartwing.tests.engine_utils import make_job_type, make_tenant
+from dartwing.tests.engine_utils import make_job_type, make_tenant, update_jobs_directly
 from dartwing.tests.utils import make_member
 
 BATCH = "Background Job Batch"
@@ -290,8 +290,8 @@ class TestBatchEndsOnce(FrappeTestCase):
 		job_type, callback = make_job_type(), make_job_type()
 		frappe.set_user(owner)
 		reply = engine.submit_jobs(job_type, org, [{"n": i} for i in range(4)], on_complete=callback)
-		frappe.db.sql(
-			"UPDATE `tabBackground Job` SET status = 'Completed' WHERE batch = %s", (reply.batch,)
+		update_jobs_directly(
+			org, "UPDATE `tabBackground Job` SET status = 'Completed' WHERE batch = %s", (reply.batch,)
 		)  # the jobs' end, without workers; the engine's bookkeeping is what is under test
 		frappe.db.commit()
 		frappe.set_user("Administrator")
@@ -328,8 +328,8 @@ class TestBatchEndsOnce(FrappeTestCase):
 		frappe.set_user(owner)
 		reply = engine.submit_jobs(job_type, org, [{"n": 1}, {"n": 2}], on_complete=callback)
 		frappe.set_user("Administrator")
-		frappe.db.sql(
-			"UPDATE `tabBackground Job` SET status = 'Dead Letter' WHERE batch = %s", (reply.batch,)
+		update_jobs_directly(
+			org, "UPDATE `tabBackground Job` SET status = 'Dead Letter' WHERE batch = %s", (reply.batch,)
 		)
 		make_member(owner, org, role="Member", status="Inactive")
 		self.assertEqual(batches.finish(reply.batch), "Completed with failures")

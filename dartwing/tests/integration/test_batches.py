@@ -12,6 +12,7 @@ from dartwing.tests.engine_utils import (
 	fresh_row,
 	make_job_type,
 	make_tenant,
+	update_jobs_directly,
 	wait_for_status,
 )
 from dartwing.tests.utils import wait_until
@@ -133,8 +134,8 @@ class TestBatchesOnWorkers(WorkersTestCase):
 		frappe.db.commit()
 		frappe.set_user(self.owner)
 		reply = engine.submit_jobs(job_type, self.org, [{"x": 1}])
-		frappe.db.sql(  # as if the process died between the job's end and its batch's bookkeeping
-			"UPDATE `tabBackground Job` SET status = 'Completed' WHERE batch = %s", (reply.batch,)
+		update_jobs_directly(  # as if the process died between the job's end and its batch's bookkeeping
+			self.org, "UPDATE `tabBackground Job` SET status = 'Completed' WHERE batch = %s", (reply.batch,)
 		)
 		frappe.db.sql(
 			"UPDATE `tabBackground Job Batch` SET modified = '2020-01-01' WHERE name = %s", (reply.batch,)

@@ -12,7 +12,7 @@ from dartwing.dartwing_core.api.desk import FEED_ORGANIZATIONS_MAX, job_feed_org
 from dartwing.dartwing_core.background_jobs import queries, transitions
 from dartwing.dartwing_core.boot import extend_bootinfo
 from dartwing.install import create_demo_job_types
-from dartwing.tests.utils import ON_BENCHLESS, make_member, make_org, make_user
+from dartwing.tests.utils import ON_BENCHLESS, insert_job_document, make_member, make_org, make_user
 
 ORG, OTHER, BUSY, QUIET, RECENT = (
 	"T Desk Org",
@@ -31,17 +31,8 @@ MEMBER, COLLEAGUE, ADMIN, VIEWER, OPS = (
 
 
 def make_job(organization: str, submitted_by: str, status: str = "Pending", **fields) -> str:
-	doc = frappe.get_doc(
-		{
-			"doctype": "Background Job",
-			"job_type": "demo_noop",
-			"organization": organization,
-			"submitted_by": submitted_by,
-			"status": status,
-			**fields,
-		}
-	)
-	return doc.insert(ignore_permissions=True).name
+	values = {"organization": organization, "submitted_by": submitted_by, "status": status, **fields}
+	return insert_job_document(values).name
 
 
 def can_manage_on_load(job: str, user: str) -> bool:

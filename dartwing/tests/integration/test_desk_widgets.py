@@ -8,7 +8,7 @@ from frappe.utils import add_to_date, now_datetime
 from dartwing.dartwing_core.dashboard_chart_source.jobs_per_hour.jobs_per_hour import get as chart_source
 from dartwing.dartwing_core.desk_widgets import STATUS_ORDER, get_failure_rate, jobs_per_hour
 from dartwing.install import create_demo_job_types
-from dartwing.tests.utils import make_member, make_org, make_user
+from dartwing.tests.utils import insert_job_document, make_member, make_org, make_user
 
 ORG, OTHER = "T Widgets Org", "T Widgets Other"
 MEMBER, OPS = "t-widgets-member@example.test", "t-widgets-ops@example.test"
@@ -17,15 +17,7 @@ QUIET, QUIET_MEMBER = "T Widgets Quiet", "t-widgets-quiet@example.test"  # only 
 
 def make_jobs(organization: str, statuses: list[str]) -> None:
 	for status in statuses:
-		frappe.get_doc(
-			{
-				"doctype": "Background Job",
-				"job_type": "demo_noop",
-				"organization": organization,
-				"submitted_by": MEMBER,
-				"status": status,
-			}
-		).insert(ignore_permissions=True)
+		insert_job_document({"organization": organization, "submitted_by": MEMBER, "status": status})
 
 
 class TestDeskWidgets(FrappeTestCase):

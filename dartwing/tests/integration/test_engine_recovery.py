@@ -20,6 +20,7 @@ from dartwing.tests.engine_utils import (
 	make_job_type,
 	make_tenant,
 	submit_as,
+	update_jobs_directly,
 	wait_for_status,
 )
 from dartwing.tests.utils import wait_until
@@ -242,11 +243,14 @@ class TestRetention(FrappeTestCase):
 		unfinished = submit_as(owner, job_type, org, {"unfinished": 1}, depends_on=[recent])
 		long_ago = now_datetime() - timedelta(days=31)
 		for name, ended in ((old, long_ago), (recent, now_datetime())):
-			frappe.db.sql(
+			update_jobs_directly(
+				org,
 				"UPDATE `tabBackground Job` SET status = 'Completed', completed_at = %s WHERE name = %s",
 				(ended, name),
 			)
-		frappe.db.sql("UPDATE `tabBackground Job` SET creation = %s WHERE name = %s", (long_ago, unfinished))
+		update_jobs_directly(
+			org, "UPDATE `tabBackground Job` SET creation = %s WHERE name = %s", (long_ago, unfinished)
+		)
 		frappe.db.commit()
 		self.assertGreater(frappe.db.count("Job Execution Log", {"job": old}), 0)
 		scheduler.purge_old_jobs(days=30)
@@ -268,7 +272,8 @@ class TestSweepsRunTwiceAtOnce(FrappeTestCase):
 		# no worker class of its own: on a bench, bench's worker would run these 12 for later classes
 		self.addCleanup(end_unfinished_jobs, now_datetime(), wait=False)
 		jobs = [submit_as(owner, job_type, org, {"sweep": i}) for i in range(12)]
-		frappe.db.sql(
+		update_jobs_directly(
+			org,
 			"""UPDATE `tabBackground Job` SET status = 'Failed', next_retry_at = %s WHERE name IN %s""",
 			(now_datetime() - timedelta(seconds=5), tuple(jobs)),
 		)

@@ -20,7 +20,13 @@ from dartwing.dartwing_core.background_jobs import (
 )
 from dartwing.dartwing_core.background_jobs.errors import TransientError
 from dartwing.dartwing_core.background_jobs.transitions import JobStatus
-from dartwing.tests.engine_utils import fresh_row, make_job_type, make_tenant, submit_as
+from dartwing.tests.engine_utils import (
+	fresh_row,
+	make_job_type,
+	make_tenant,
+	submit_as,
+	update_jobs_directly,
+)
 
 
 class TestEventRooms(FrappeTestCase):
@@ -70,7 +76,8 @@ class TestRetryBudget(FrappeTestCase):
 
 	def _fail_attempt(self, job: str, retry_count: int) -> frappe._dict:
 		"""The job runs attempt ``retry_count + 1`` and fails transiently; its row afterwards."""
-		frappe.db.sql(
+		update_jobs_directly(
+			frappe.db.get_value("Background Job", job, "organization"),
 			"UPDATE `tabBackground Job` SET status = %s, retry_count = %s, next_retry_at = NULL WHERE name = %s",
 			(JobStatus.RUNNING.value, retry_count, job),
 		)
@@ -141,7 +148,9 @@ class TestDispatchWithWaitingBacklog(FrappeTestCase):
 			submit_as(owner, job_type, org, {"child": i}, priority="Critical", depends_on=[parent])
 			for i in range(5)
 		]
-		frappe.db.sql("UPDATE `tabBackground Job` SET status = 'Completed' WHERE name = %s", (blocker,))
+		update_jobs_directly(
+			org, "UPDATE `tabBackground Job` SET status = 'Completed' WHERE name = %s", (blocker,)
+		)
 		frappe.db.commit()
 		# A window smaller than the waiting backlog: the waiting children must not fill it.
 		self.assertEqual(dispatcher.dispatch_org(org, limit=3), 1, "dispatch saw only the waiting children")
@@ -163,14 +172,18 @@ class TestDispatchWithWaitingBacklog(FrappeTestCase):
 		order = []
 		for _ in range(4):
 			# what a completion does: the slot is given back, then its type is dispatched
-			frappe.db.sql("UPDATE `tabBackground Job` SET status = 'Completed' WHERE name = %s", (holder,))
+			update_jobs_directly(
+				org, "UPDATE `tabBackground Job` SET status = 'Completed' WHERE name = %s", (holder,)
+			)
 			frappe.db.commit()
 			self.assertEqual(dispatcher.dispatch_now(org, dispatcher.Target(job_types={job_type})), 1)
 			holder = frappe.db.get_value("Background Job", {"organization": org, "status": "Queued"})
 			order.append(holder)
 		self.assertEqual(order, [high, older, newer, low])
 		self.assertEqual(fresh_row(waiting).status, "Pending")  # its parent has not completed yet
-		frappe.db.sql("UPDATE `tabBackground Job` SET status = 'Completed' WHERE name = %s", (low,))
+		update_jobs_directly(
+			org, "UPDATE `tabBackground Job` SET status = 'Completed' WHERE name = %s", (low,)
+		)
 		frappe.db.commit()
 		target = dispatcher.Target(job_types={job_type}, parents={low})
 		self.assertEqual(dispatcher.dispatch_now(org, target), 1)
@@ -190,7 +203,9 @@ class TestDispatchWithWaitingBacklog(FrappeTestCase):
 		dispatcher._forget_scheduled()  # its dispatch is run by hand below
 		frappe.db.commit()
 		frappe.set_user("Administrator")
-		frappe.db.sql("UPDATE `tabBackground Job` SET status = 'Completed' WHERE name = %s", (holder,))
+		update_jobs_directly(
+			org, "UPDATE `tabBackground Job` SET status = 'Completed' WHERE name = %s", (holder,)
+		)
 		frappe.db.commit()
 
 		looked, resume, site, errors = threading.Event(), threading.Event(), frappe.local.site, []

@@ -16,7 +16,7 @@ from frappe.utils.background_jobs import get_redis_conn
 
 from dartwing.dartwing_core.background_jobs import admission, config, engine, state
 from dartwing.dartwing_core.background_jobs.transitions import JobStatus
-from dartwing.tests.engine_utils import history, make_job_type, make_tenant, unique
+from dartwing.tests.engine_utils import history, make_job_type, make_tenant, unique, update_jobs_directly
 from dartwing.tests.utils import make_member, make_user
 
 
@@ -139,7 +139,8 @@ class TestDeduplication(FrappeTestCase):
 
 	def test_a_submission_after_the_window_creates_a_new_job(self):
 		first = engine.submit_job(self.job_type, self.org, {"window": 1})
-		frappe.db.sql(
+		update_jobs_directly(
+			self.org,
 			"UPDATE `tabBackground Job` SET creation = creation - INTERVAL 1 HOUR WHERE name = %s",
 			(first.name,),
 		)
@@ -207,7 +208,9 @@ class TestLimits(FrappeTestCase):
 		with self.assertRaisesRegex(engine.QueueFull, "Queue full"):
 			engine.submit_job(job_type, self.org, {"n": "over"})
 		# a job leaving the queue makes room again: the recount sees it
-		frappe.db.sql("UPDATE `tabBackground Job` SET status = 'Completed' WHERE name = %s", (jobs[0],))
+		update_jobs_directly(
+			self.org, "UPDATE `tabBackground Job` SET status = 'Completed' WHERE name = %s", (jobs[0],)
+		)
 		engine.submit_job(job_type, self.org, {"n": "room"})
 		with self.assertRaisesRegex(engine.QueueFull, "Queue full"):
 			engine.submit_job(job_type, self.org, {"n": "over again"})
@@ -224,7 +227,9 @@ class TestLimits(FrappeTestCase):
 		cap = admission.RECOUNT_MARGIN + 4
 		job_type = self._capped_type(cap)
 		earlier = self._submit(job_type, cap - 1, "a")
-		frappe.db.sql("UPDATE `tabBackground Job` SET status = 'Failed' WHERE name IN %s", (earlier,))
+		update_jobs_directly(
+			self.org, "UPDATE `tabBackground Job` SET status = 'Failed' WHERE name IN %s", (earlier,)
+		)
 		get_redis_conn().delete(admission._key("waiting", self.org, job_type))
 		engine.submit_job(job_type, self.org, {"b": 1})  # counts: 0 waiting, the bound starts here
 		for name in earlier:  # what the retry sweep does when their backoff is over

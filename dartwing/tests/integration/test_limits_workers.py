@@ -274,6 +274,61 @@ class TestPauseWithWorkers(WorkersTestCase):
 			pauses.pause_job_type("no_such_type_here")
 
 
+class TestPauseOnlyThroughPauseAndResume(FrappeTestCase):
+	"""A saved Job Type's pause fields change only through pauses.py (audited): a REST PUT or an import
+	saves the document, and the save refuses a changed pause (417, nothing written)."""
+
+	def tearDown(self) -> None:
+		frappe.db.rollback()
+
+	def assert_save_refused(self, job_type: str, **changes) -> None:
+		doc = frappe.get_doc("Job Type", job_type)
+		doc.update(changes)
+		with self.assertRaisesRegex(frappe.ValidationError, "Pause / Resume buttons"):
+			doc.save()
+
+	def test_a_save_cannot_pause_or_resume_a_type(self):
+		job_type = make_job_type(max_retries=3)
+		self.assert_save_refused(job_type, paused=1)
+		self.assert_save_refused(job_type, paused="1", max_retries=2)
+		self.assertEqual(frappe.db.get_value("Job Type", job_type, ["paused", "max_retries"]), (0, 3))
+		pauses.pause_job_type(job_type)
+		paused = frappe.db.get_value("Job Type", job_type, ["paused", "paused_by", "paused_at"])
+		self.assert_save_refused(job_type, paused=0)
+		self.assert_save_refused(job_type, paused_by="Guest")
+		self.assert_save_refused(job_type, paused_at="2001-01-01 00:00:00")
+		self.assert_save_refused(job_type, paused_at="not a moment")
+		self.assertEqual(
+			frappe.db.get_value("Job Type", job_type, ["paused", "paused_by", "paused_at"]), paused
+		)
+
+	def test_other_fields_of_a_paused_type_still_save_with_its_pause_sent_back_as_text(self):
+		job_type = make_job_type()
+		pauses.pause_job_type(job_type)
+		doc = frappe.get_doc("Job Type", job_type)
+		doc.update({"max_retries": 7, "paused": "1", "paused_at": str(doc.paused_at)})  # what a form sends
+		doc.save()
+		self.assertEqual(
+			frappe.db.get_value("Job Type", job_type, ["paused", "paused_by", "max_retries"]),
+			(1, "Administrator", 7),
+		)
+
+	def test_a_type_created_paused_records_who_created_it_paused(self):
+		job_type = make_job_type(paused=1, paused_by="Guest", paused_at="2001-01-01 00:00:00")
+		paused, by, at = frappe.db.get_value("Job Type", job_type, ["paused", "paused_by", "paused_at"])
+		self.assertEqual((paused, by), (1, "Administrator"))
+		self.assertGreater(at, frappe.utils.add_to_date(frappe.utils.now_datetime(), minutes=-5))
+		comments = frappe.get_all(
+			"Comment", filters={"reference_doctype": "Job Type", "reference_name": job_type}, pluck="content"
+		)
+		self.assertEqual(len(comments), 1)
+		self.assertIn("Created paused by Administrator", comments[0])
+		unpaused = make_job_type(paused_by="Guest", paused_at="2001-01-01 00:00:00")
+		self.assertEqual(
+			frappe.db.get_value("Job Type", unpaused, ["paused", "paused_by", "paused_at"]), (0, None, None)
+		)
+
+
 class TestSiteSwitchesWithWorkers(WorkersTestCase):
 	@classmethod
 	def set_up_data(cls) -> None:

@@ -22,6 +22,7 @@ from dartwing.tests.engine_utils import (
 	make_job_type,
 	make_tenant,
 	submit_as,
+	update_jobs_directly,
 	wait_for_status,
 )
 
@@ -236,6 +237,34 @@ class TestRollupTransactions(RollupAssertions, FrappeTestCase):
 			organization=self.org, from_date=str(day), to_date=str(day + timedelta(days=1))
 		)
 		self.assertEqual(reply["by_status"]["Canceled"], 3)
+
+	def test_rows_changed_past_the_engine_then_moved_by_a_transition_stay_exact_after_the_recount(self):
+		jobs = self.submit(2)
+		update_jobs_directly(
+			self.org, "UPDATE `tabBackground Job` SET status = 'Failed' WHERE name IN %s", (tuple(jobs),)
+		)
+		state.transition(state.load(jobs[0], for_update=True), JobStatus.PENDING, message="retried")
+		frappe.db.commit()
+		self.assertEqual(
+			rollup_counts(self.org), {(self.job_type, "Pending"): 1, (self.job_type, "Failed"): 1}
+		)
+		self.assert_rollup_is_exact(self.org)
+
+	def test_a_count_below_zero_reads_as_zero_and_the_metrics_still_answer(self):
+		# what a status changed by hand in SQL, then moved by the engine, leaves in a whole hour
+		self.submit(1)
+		hour = now_datetime().replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
+		keys = metrics_rollup.keys_for(self.org, self.job_type, "Failed", hour, hour)
+		metrics_rollup.upsert({key: metrics_rollup.Delta(jobs=-2) for key in keys})
+		self.addCleanup(frappe.db.rollback)  # never committed
+		with mock.patch.object(frappe, "logger", wraps=frappe.logger) as logger:
+			reply = api.get_job_metrics(organization=self.org, hours=24)
+		self.assertEqual(reply["by_status"]["Failed"], 0)
+		self.assertEqual(reply["by_status"]["Pending"], 1)
+		self.assertEqual(reply["failures_per_hour"], [])
+		[row] = reply["by_job_type"]
+		self.assertEqual((row["failed"], row["failure_rate"]), (0, None))
+		self.assertEqual(logger.call_args.args, ("dartwing",))
 
 	def test_members_see_only_their_organizations_rollup_rows(self):
 		self.submit(1)

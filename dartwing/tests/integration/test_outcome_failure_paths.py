@@ -32,6 +32,7 @@ from dartwing.tests.engine_utils import (
 	submit_as,
 	wait_for_status,
 )
+from dartwing.tests.utils import insert_job_document
 
 THIS = __name__
 BEATS: dict[str, int] = {"failed": 0, "done": 0}
@@ -73,9 +74,8 @@ def _dispatched(owner: str, job_type: str, org: str) -> tuple[str, str]:
 	"""A Queued job as dispatch leaves it, but with no RQ job behind it, so that no worker (a real
 	bench's, say) can take it before this process runs it: its name and dispatch token."""
 	token = f"test-dispatch-{frappe.generate_hash(length=10)}"
-	doc = frappe.get_doc(
+	doc = insert_job_document(
 		{
-			"doctype": "Background Job",
 			"job_type": job_type,
 			"organization": org,
 			"submitted_by": owner,
@@ -88,7 +88,7 @@ def _dispatched(owner: str, job_type: str, org: str) -> tuple[str, str]:
 			"rq_job_id": token,
 			"enqueued_at": frappe.utils.now_datetime(),
 		}
-	).insert(ignore_permissions=True)
+	)
 	frappe.db.commit()
 	return doc.name, token
 

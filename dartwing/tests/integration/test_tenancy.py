@@ -9,7 +9,7 @@ from frappe.tests.utils import FrappeTestCase
 
 from dartwing.dartwing_core.background_jobs import permissions
 from dartwing.install import create_demo_job_types
-from dartwing.tests.utils import make_member, make_org, make_person, make_user
+from dartwing.tests.utils import insert_job_document, make_member, make_org, make_person, make_user
 
 ACME, GLOBEX, SUSPENDED, QUOTED = "T Acme", "T Globex", "T Suspended", "T O'Brien & 100% Co"
 OWNER = "t-owner@acme.test"
@@ -23,16 +23,9 @@ OPS = "t-ops@dartwing.test"
 
 
 def job(organization: str, submitted_by: str) -> str:
-	doc = frappe.get_doc(
-		{
-			"doctype": "Background Job",
-			"job_type": "demo_noop",
-			"organization": organization,
-			"submitted_by": submitted_by,
-			"status": "Pending",
-		}
-	)
-	return doc.insert(ignore_permissions=True).name
+	return insert_job_document(
+		{"organization": organization, "submitted_by": submitted_by, "status": "Pending"}
+	).name
 
 
 class TestTenancy(FrappeTestCase):

@@ -14,7 +14,7 @@ from frappe.tests.utils import FrappeTestCase
 from frappe.utils import now_datetime
 
 from dartwing.dartwing_core.background_jobs import dispatcher, gates, pauses
-from dartwing.tests.engine_utils import fresh_row, make_job_type, make_tenant, submit_as
+from dartwing.tests.engine_utils import fresh_row, make_job_type, make_tenant, set_job_directly, submit_as
 
 
 @contextlib.contextmanager
@@ -63,7 +63,7 @@ class TestWaitingFor(FrappeTestCase):
 		job_type = make_job_type()
 		job = submit_as(self.user, job_type, self.org)
 		due = now_datetime() + timedelta(minutes=10)
-		frappe.db.set_value("Background Job", job, {"status": "Failed", "next_retry_at": due})
+		set_job_directly(job, {"status": "Failed", "next_retry_at": due})
 		frappe.db.commit()
 		answer = self.gate(job)
 		self.assertEqual(answer["gate"], "retry")
@@ -93,7 +93,7 @@ class TestWaitingFor(FrappeTestCase):
 		job_type = make_job_type()
 		job = submit_as(self.user, job_type, self.org)  # queued at once: suspend, then send it back
 		frappe.db.set_value("Organization", self.org, "status", "Suspended")
-		frappe.db.set_value("Background Job", job, "status", "Pending")  # as the executor's refusal does
+		set_job_directly(job, "status", "Pending")  # as the executor's refusal does
 		frappe.db.commit()
 
 		def reactivate():
@@ -119,7 +119,7 @@ class TestWaitingFor(FrappeTestCase):
 		job_type = make_job_type()
 		job = submit_as(self.user, job_type, self.org, run_at=now_datetime() + timedelta(hours=1))
 		pauses.pause_job_type(job_type)
-		frappe.db.set_value("Background Job", job, "run_at", now_datetime() - timedelta(seconds=1))
+		set_job_directly(job, "run_at", now_datetime() - timedelta(seconds=1))
 		frappe.db.commit()
 		scheduler.release_due_jobs()  # the tick's sweep: due, so Pending; paused, so not dispatched
 		self.assertEqual(self.status(job), "Pending")
@@ -137,7 +137,7 @@ class TestWaitingFor(FrappeTestCase):
 		answer = self.gate(job)
 		self.assertEqual(answer["gate"], "parents")
 		self.assertEqual(answer["parents"], [parent])
-		frappe.db.set_value("Background Job", parent, "status", "Completed")
+		set_job_directly(parent, "status", "Completed")
 		frappe.db.commit()
 		dispatcher.dispatch_now(self.org)
 		self.assertEqual(self.status(job), "Queued")
@@ -150,7 +150,7 @@ class TestWaitingFor(FrappeTestCase):
 		answer = self.assert_held_then_released(
 			job,
 			"organization_cap",
-			lambda: frappe.db.set_value("Background Job", first, "status", "Completed"),
+			lambda: set_job_directly(first, "status", "Completed"),
 		)
 		self.assertEqual((answer["used"], answer["cap"]), (1, 1))
 
@@ -162,7 +162,7 @@ class TestWaitingFor(FrappeTestCase):
 		self.assertEqual(self.status(first), "Queued")
 		job = submit_as(self.user, job_type, self.org)
 		answer = self.assert_held_then_released(
-			job, "global_cap", lambda: frappe.db.set_value("Background Job", first, "status", "Completed")
+			job, "global_cap", lambda: set_job_directly(first, "status", "Completed")
 		)
 		self.assertEqual((answer["used"], answer["cap"]), (1, 1))
 
@@ -204,7 +204,7 @@ class TestWaitingFor(FrappeTestCase):
 	def test_a_running_or_ended_job_waits_for_nothing(self):
 		job_type = make_job_type()
 		job = submit_as(self.user, job_type, self.org)
-		frappe.db.set_value("Background Job", job, "status", "Completed")
+		set_job_directly(job, "status", "Completed")
 		frappe.db.commit()
 		self.assertIsNone(self.gate(job))
 

@@ -89,6 +89,17 @@ class BackgroundJob(Document):
 		# why it has not started yet: the same answer as get_job_status (gates.waiting_for)
 		self.set_onload("waiting_for", gates.waiting_for(self.as_dict()))
 
+	def before_insert(self) -> None:
+		# A job begins through the engine (admission, its first log row and counts, dispatch), never as a
+		# bare document: a REST POST or an import would make a job nothing runs, logs or counts.
+		if not self.flags.via_engine:
+			frappe.throw(
+				_("A Background Job is submitted ({0}), not created as a document").format(
+					"dartwing.jobs.submit_job"
+				),
+				frappe.PermissionError,
+			)
+
 	def validate(self) -> None:
 		self.validate_parameters()
 

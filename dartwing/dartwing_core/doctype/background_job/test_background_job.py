@@ -7,7 +7,7 @@ from frappe.tests.utils import FrappeTestCase
 from dartwing.dartwing_core.background_jobs import config
 from dartwing.dartwing_core.doctype.background_job import background_job
 from dartwing.install import create_demo_job_types
-from dartwing.tests.utils import make_org
+from dartwing.tests.utils import make_org, make_user
 
 
 def index_columns(doctype: str) -> dict[str, tuple[bool, tuple[str, ...]]]:
@@ -20,9 +20,12 @@ def index_columns(doctype: str) -> dict[str, tuple[bool, tuple[str, ...]]]:
 
 
 def new_job(organization: str, **values):
-	return frappe.get_doc(
+	"""An unsaved job whose insert the controller takes as the engine's (what engine.submit_job flags)."""
+	doc = frappe.get_doc(
 		{"doctype": "Background Job", "job_type": "demo_noop", "organization": organization, **values}
 	)
+	doc.flags.via_engine = True
+	return doc
 
 
 class TestBackgroundJob(FrappeTestCase):
@@ -31,6 +34,24 @@ class TestBackgroundJob(FrappeTestCase):
 		super().setUpClass()
 		create_demo_job_types()
 		cls.org = make_org("Job Test Org")
+
+	def test_a_job_cannot_be_created_as_a_document(self):
+		# a REST POST /api/resource/Background Job or an import inserts the document: refused, nothing written
+		before = frappe.db.count("Background Job", {"organization": self.org})
+		ops = make_user("t-job-doc-ops@example.test", ["System Manager"])
+		# Administrator passes every permission check and meets the controller's refusal; a System Manager
+		# has no create right on the doctype at all
+		for user, refusal in (("Administrator", "submitted"), (ops, "create")):
+			frappe.set_user(user)
+			try:
+				doc = frappe.get_doc(
+					{"doctype": "Background Job", "job_type": "demo_noop", "organization": self.org}
+				)
+				with self.assertRaisesRegex(frappe.PermissionError, refusal):
+					doc.insert()
+			finally:
+				frappe.set_user("Administrator")
+		self.assertEqual(frappe.db.count("Background Job", {"organization": self.org}), before)
 
 	def test_parameters_object_is_accepted(self):
 		job = new_job(self.org, parameters={"seconds": 1}).insert()

@@ -7,7 +7,7 @@ from frappe.utils import add_days, now_datetime
 
 from dartwing.dartwing_core.doctype.job_execution_log.job_execution_log import JobExecutionLog
 from dartwing.install import create_demo_job_types
-from dartwing.tests.utils import make_org
+from dartwing.tests.utils import insert_job_document, make_org
 
 
 class TestJobExecutionLog(FrappeTestCase):
@@ -17,9 +17,7 @@ class TestJobExecutionLog(FrappeTestCase):
 		create_demo_job_types()
 		org = make_org("Log Test Org")
 		cls.org = org
-		cls.job = frappe.get_doc(
-			{"doctype": "Background Job", "job_type": "demo_noop", "organization": org}
-		).insert()
+		cls.job = insert_job_document({"organization": org})
 
 	def log(self, job=None, **values):
 		doc = frappe.get_doc(
@@ -40,13 +38,8 @@ class TestJobExecutionLog(FrappeTestCase):
 	def test_clear_old_logs_deletes_old_rows_of_gone_or_long_ended_jobs_and_keeps_retained_history(self):
 		long_ago = add_days(now_datetime(), -40)
 		orphans = [self.log(job="deleted-job", timestamp=long_ago).name for _ in range(3)]
-		ended = frappe.get_doc(
-			{"doctype": "Background Job", "job_type": "demo_noop", "organization": self.org}
-		)
-		ended.insert()
-		frappe.db.sql(
-			"UPDATE `tabBackground Job` SET status = 'Completed', completed_at = %s WHERE name = %s",
-			(long_ago, ended.name),
+		ended = insert_job_document(
+			{"organization": self.org, "status": "Completed", "completed_at": long_ago}
 		)
 		of_ended = self.log(job=ended.name, timestamp=long_ago).name
 		of_retained = self.log(timestamp=long_ago).name  # self.job is still Pending: its history stays

@@ -12,7 +12,7 @@ import re
 import frappe
 from frappe import _
 from frappe.model.document import Document
-from frappe.utils import cint, flt
+from frappe.utils import cint, flt, get_datetime, now_datetime
 
 from dartwing.dartwing_core.background_jobs import config
 
@@ -103,6 +103,7 @@ class JobType(Document):
 		self.validate_backoff()
 		self.validate_required_permission()
 		self.validate_queue()
+		self.validate_pause()
 
 	def on_update(self) -> None:
 		# A cap raised, a limit lifted or a type resumed may let waiting jobs start: wake them after commit.
@@ -170,6 +171,40 @@ class JobType(Document):
 				)
 			)
 
+	def validate_pause(self) -> None:
+		"""A saved type's pause changes only through pauses.py, which records who and when (a REST PUT or
+		an import cannot pause or resume it unaudited); a new type may start paused: by whoever creates it."""
+		if self.is_new():
+			paused = cint(self.paused)
+			self.paused = paused
+			self.paused_by, self.paused_at = (frappe.session.user, now_datetime()) if paused else (None, None)
+			return
+		before = self.get_doc_before_save()
+		if before is not None and _pause_of(self) != _pause_of(before):
+			frappe.throw(
+				_(
+					"Pause and resume a Job Type with its Pause / Resume buttons ({0}), which record who and when"
+				).format("dartwing.jobs.pause_job_type / resume_job_type"),
+				frappe.ValidationError,
+			)
+
+	def after_insert(self) -> None:
+		if self.paused:
+			self.add_comment(
+				"Info", _("Created paused by {0}: no job of this type starts").format(self.paused_by)
+			)
+
 	def validate_queue(self) -> None:
 		if (self.queue or "") not in QUEUE_OPTIONS:
 			frappe.throw(_("Queue must be empty, short, default or long"))
+
+
+def _pause_of(doc: Document) -> tuple:
+	"""The pause fields as comparable values (a form or REST body sends the moment as text)."""
+	moment = doc.paused_at
+	if moment:
+		try:
+			moment = get_datetime(moment).replace(microsecond=0)
+		except Exception:
+			moment = ("unreadable", str(moment))  # differs from any stored moment
+	return (cint(doc.paused), doc.paused_by or None, moment or None)
