@@ -244,7 +244,7 @@ def cancel_batch(name: str) -> dict[str, Any]:
 		{"user": frappe.session.user, "now": now_datetime(), "name": batch.name},
 	)
 	jobs = frappe.db.sql(
-		f"""SELECT {state.ROW_SELECT} FROM `tabBackground Job` j
+		f"""SELECT {state.ROW_SELECT} FROM `tabBackground Job` j FORCE INDEX ({state.BATCH_INDEX_NAME})
 		WHERE j.batch = %(batch)s AND j.status IN %(cancelable)s ORDER BY j.name FOR UPDATE""",
 		{"batch": batch.name, "cancelable": _CANCELABLE},
 		as_dict=True,

@@ -138,6 +138,15 @@ class TestRetryBudget(FrappeTestCase):
 
 
 class TestDispatchWithWaitingBacklog(FrappeTestCase):
+	"""Dispatch decisions with nothing running the jobs: a dispatched job stays Queued, holding its slot.
+	The hand-off to RQ (``frappe.enqueue``) is replaced for these tests, because a real bench's own
+	worker (`bench start`) would otherwise run the jobs and free their slots while a test looks."""
+
+	def setUp(self) -> None:
+		patcher = mock.patch.object(dispatcher.frappe, "enqueue")
+		patcher.start()
+		self.addCleanup(patcher.stop)
+
 	def test_jobs_waiting_on_a_parent_do_not_crowd_the_parent_out_of_dispatch(self):
 		owner, org = make_tenant("Owner")
 		job_type = make_job_type(max_running_per_org=1)
