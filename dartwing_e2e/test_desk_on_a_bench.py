@@ -107,7 +107,7 @@ def world(bench: Bench) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def page(bench: Bench) -> Iterator[Any]:
+def page() -> Iterator[Any]:
 	if not os.path.exists(CHROMIUM):
 		pytest.skip("Chromium is not installed: run scripts/ensure-chromium.sh")
 	from playwright.sync_api import sync_playwright
@@ -115,9 +115,10 @@ def page(bench: Bench) -> Iterator[Any]:
 	with sync_playwright() as playwright:
 		browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
 		context = browser.new_context(base_url=BENCH_URL)
-		context.add_cookies(
-			[{"name": c.name, "value": c.value, "url": BENCH_URL} for c in bench.http.cookies if c.value]
-		)
+		# a session of its own: once the desk has loaded in it, Frappe wants the desk's CSRF token on every
+		# POST made with that session, which the REST client (bench.http) does not send
+		desk = Bench().http.cookies
+		context.add_cookies([{"name": c.name, "value": c.value, "url": BENCH_URL} for c in desk if c.value])
 		page = context.new_page()
 		page.set_default_timeout(TIMEOUT * 1000)
 		yield page
@@ -134,12 +135,20 @@ def dialog(page: Any) -> Any:
 	return page.locator(".modal.show").last
 
 
+def wait_dialog(page: Any, title: str) -> None:
+	"""Until the front dialog (Frappe's cur_dialog) is shown and its title holds ``title``."""
+	page.wait_for_function(
+		"(title) => window.cur_dialog && cur_dialog.display && cur_dialog.title.includes(title)", arg=title
+	)
+
+
 def type_parameters(page: Any, text: str) -> None:
 	# the Code control is Frappe's Ace editor: set its value as the control does on input
 	page.evaluate("(text) => cur_dialog.set_value('parameters', text)", text)
 
 
 def confirm(page: Any) -> None:
+	page.wait_for_selector(".modal.show >> button:has-text('Yes')")
 	dialog(page).get_by_role("button", name="Yes").click()
 
 
@@ -147,12 +156,14 @@ def test_the_form_retries_a_dead_letter_with_edited_parameters(bench: Bench, wor
 	job = bench.dead_letter(world["job_type"], world["org"], {"invoice": 1, "note": "before"})
 	open_desk(page, f"/app/background-job/{job}", f"cur_frm.doc.name === '{job}' && !cur_frm.is_dirty()")
 	page.get_by_role("button", name="Edit and Retry").click()
+	wait_dialog(page, "Edit and Retry")
 	shown = page.evaluate("() => JSON.parse(cur_dialog.get_value('parameters'))")
 	assert shown == {"invoice": 1, "note": "before"}
 	type_parameters(page, "[1, 2]")
 	dialog(page).get_by_role("button", name="Retry with these parameters").click()
-	assert "must be a JSON object" in dialog(page).inner_text()
+	page.wait_for_selector(".modal.show >> text=must be a JSON object")
 	dialog(page).locator(".btn-modal-close").click()
+	wait_dialog(page, "Edit and Retry")  # the message closed, the edit is still open
 	assert bench.status(job) == "Dead Letter" and bench.parameters(job)["note"] == "before"
 	type_parameters(page, '{"invoice": 1, "note": "after"}')
 	dialog(page).get_by_role("button", name="Retry with these parameters").click()
@@ -170,13 +181,14 @@ def test_the_list_retries_every_checked_dead_letter_with_edited_parameters(
 	open_desk(
 		page,
 		f"/app/background-job?organization={world['org']}&status=Dead%20Letter",
-		f"cur_list.data.length === {len(jobs)}",
+		f"{json.dumps(jobs)}.every((job) => cur_list.data.some((row) => row.name === job))",
 	)
 	for job in jobs:
 		row = page.locator(f".list-row-container:has([data-name='{job}'])")
 		row.locator(".list-row-checkbox").check()
 	page.get_by_role("button", name="Actions").click()
 	page.get_by_text("Edit and Retry Dead Letter Jobs").click()
+	wait_dialog(page, "dead-lettered job(s)")
 	assert page.evaluate("() => JSON.parse(cur_dialog.get_value('parameters'))") in ({"row": 0}, {"row": 1})
 	type_parameters(page, '{"row": "edited"}')
 	dialog(page).get_by_role("button", name="Retry with these parameters").click()
