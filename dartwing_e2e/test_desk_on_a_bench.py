@@ -11,7 +11,8 @@ What is proven: on a dead-lettered job's form, "Edit and Retry" opens the shared
 object is refused in the browser and nothing changes; a valid edit, confirmed, retries the job with the
 new parameters and its history records the change. From the list, the Actions menu's "Edit and Retry
 Dead Letter Jobs" does the same for every checked dead letter. A Job Type's Pause and Resume buttons
-pause it (the headline names who) and resume it, each audited on its timeline.
+pause it (the headline names who) and resume it, each audited on its timeline. The app's desk pages and
+the job monitor render with no console error and no failed request of the app's.
 """
 
 import json
@@ -218,3 +219,52 @@ def test_pause_and_resume_from_the_job_type_form(bench: Bench, world: dict, page
 	).json()["data"]
 	texts = " | ".join(c["content"] for c in comments)
 	assert "Paused by Administrator" in texts and "Resumed by Administrator" in texts
+
+
+DESK_PAGES = (
+	("/app/background-jobs", "cur_page && document.querySelector('.workspace-main-section, .layout-main')"),
+	("/app/background-job", "cur_list && cur_list.data"),
+	("/app/background-job/view/report", "cur_list && cur_list.data"),
+	("/app/query-report/Dead Letter Jobs", "frappe.query_report && frappe.query_report.data"),
+	("/app/job-type", "cur_list && cur_list.data"),
+	("/app/job-schedule", "cur_list && cur_list.data"),
+	("/app/job-schedule/new", "cur_frm && cur_frm.doc"),
+	("/app/background-job-batch", "cur_list && cur_list.data"),
+	("/job-monitor", "document.querySelector(\"#job-monitor[data-metrics='loaded']\")"),
+)
+
+
+@pytest.fixture(scope="module")
+def shown_job(bench: Bench, world: dict) -> str:
+	"""A dead-lettered job, so the pages have something to show."""
+	return bench.dead_letter(world["job_type"], world["org"], {"shown": 1})
+
+
+@pytest.mark.parametrize(("path", "ready"), DESK_PAGES, ids=[path for path, _ in DESK_PAGES])
+def test_the_desk_pages_render_without_errors(shown_job: str, page: Any, path: str, ready: str):
+	job, errors = shown_job, []
+
+	def on_console(message: Any) -> None:
+		if message.type == "error":
+			errors.append(message.text)
+
+	def on_response(response: Any) -> None:
+		if response.status >= 400 and ("/api/" in response.url or "/assets/dartwing/" in response.url):
+			errors.append(f"{response.status} {response.url}")
+
+	def on_page_error(exc: Any) -> None:
+		errors.append(str(exc))
+
+	page.on("console", on_console)
+	page.on("pageerror", on_page_error)
+	page.on("response", on_response)
+	try:
+		open_desk(page, path, ready)
+		if path == "/app/background-job":  # the job's own form too, from the list
+			open_desk(page, f"/app/background-job/{job}", f"cur_frm.doc.name === '{job}'")
+		page.wait_for_load_state("networkidle")
+	finally:
+		page.remove_listener("console", on_console)
+		page.remove_listener("pageerror", on_page_error)
+		page.remove_listener("response", on_response)
+	assert errors == []

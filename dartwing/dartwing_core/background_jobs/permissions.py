@@ -123,6 +123,17 @@ def may_manage(organization: str | None, submitted_by: str | None, user: str | N
 	return can_act_in(organization, user, action)
 
 
+def refuse_unless_engine(doc: Any, api: str) -> None:
+	"""A job or a batch begins only through the engine (admission, log rows, counts, dispatch): a
+	controller's before_insert calls this, and any insert the engine did not flag (``flags.via_engine``)
+	is refused with PermissionError (403), whoever makes it (a REST POST, an import, a bare insert)."""
+	if not doc.flags.via_engine:
+		frappe.throw(
+			_("A {0} is submitted ({1}), not created as a document").format(_(doc.doctype), api),
+			frappe.PermissionError,
+		)
+
+
 def check_org_access(organization: str | None, user: str | None = None, action: str = READ) -> str:
 	"""Raise frappe.PermissionError unless the user may perform `action` in `organization`; else return
 	"member" or "unrestricted" (only a membership proves the organization exists)."""

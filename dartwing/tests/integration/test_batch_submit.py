@@ -14,7 +14,7 @@ from frappe.tests.utils import FrappeTestCase
 from dartwing.dartwing_core.background_jobs import admission, batches, config, engine
 from dartwing.dartwing_core.background_jobs.errors import QueueFull, TooManyJobs
 from dartwing.tests.engine_utils import make_job_type, make_tenant, update_jobs_directly
-from dartwing.tests.utils import make_member
+from dartwing.tests.utils import make_member, make_user
 
 BATCH = "Background Job Batch"
 
@@ -266,6 +266,26 @@ class TestSubmitJobs(FrappeTestCase):
 		self.assertEqual(batches.get_batch(reply.batch)["status"], "Canceled")
 		with self.assertRaisesRegex(frappe.ValidationError, "cannot be canceled"):
 			batches.cancel_batch(reply.batch)
+
+
+class TestBatchOnlyThroughTheEngine(FrappeTestCase):
+	def test_a_batch_cannot_be_created_as_a_document(self):
+		_owner, org = make_tenant("Owner")
+		job_type = make_job_type()
+		ops = make_user("t-batch-doc-ops@example.test", ["System Manager"])
+		before = frappe.db.count(BATCH, {"organization": org})
+		for user, refusal in (("Administrator", "submitted"), (ops, "")):  # the controller; no create right
+			frappe.set_user(user)
+			try:
+				doc = frappe.get_doc(
+					{"doctype": BATCH, "organization": org, "job_type": job_type, "total": 1}
+				)
+				with self.assertRaisesRegex(frappe.PermissionError, refusal):
+					doc.insert()
+			finally:
+				frappe.set_user("Administrator")
+		self.assertEqual(frappe.db.count(BATCH, {"organization": org}), before)
+		self.assertFalse(frappe.has_permission(BATCH, "create", user=ops))
 
 
 class TestBulkRollback(FrappeTestCase):

@@ -92,13 +92,7 @@ class BackgroundJob(Document):
 	def before_insert(self) -> None:
 		# A job begins through the engine (admission, its first log row and counts, dispatch), never as a
 		# bare document: a REST POST or an import would make a job nothing runs, logs or counts.
-		if not self.flags.via_engine:
-			frappe.throw(
-				_("A Background Job is submitted ({0}), not created as a document").format(
-					"dartwing.jobs.submit_job"
-				),
-				frappe.PermissionError,
-			)
+		permissions.refuse_unless_engine(self, "dartwing.jobs.submit_job")
 
 	def validate(self) -> None:
 		self.validate_parameters()

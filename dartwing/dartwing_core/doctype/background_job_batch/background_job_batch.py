@@ -2,12 +2,14 @@
 # For license information, please see license.txt
 """Background Job Batch: the jobs one ``submit_jobs`` call made, and what became of them.
 
-Contract: the engine (``engine.submit_jobs``, ``batches``) is the only writer; the controller adds no
-behaviour. Counts are refreshed by the batch bookkeeping after its jobs end; ``get_batch`` counts live.
+Contract: the engine (``engine.submit_jobs``, ``batches``) is the only writer; the controller refuses
+any insert the engine did not flag (``permissions.refuse_unless_engine``), and adds nothing else. Counts are refreshed by the batch bookkeeping after its jobs end; ``get_batch`` counts live.
 """
 
 import frappe
 from frappe.model.document import Document
+
+from dartwing.dartwing_core.background_jobs import permissions
 
 
 class BackgroundJobBatch(Document):
@@ -36,6 +38,9 @@ class BackgroundJobBatch(Document):
 		status: DF.Literal["Running", "Completed", "Completed with failures", "Canceled"]
 		total: DF.Int
 	# end: auto-generated types
+
+	def before_insert(self) -> None:
+		permissions.refuse_unless_engine(self, "dartwing.jobs.submit_jobs")
 
 
 def on_doctype_update() -> None:
