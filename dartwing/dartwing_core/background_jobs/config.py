@@ -65,6 +65,8 @@ SWEEP_BATCH_SIZE = 200  # jobs (or organizations) per sweep batch, one short tra
 # s one sweep works through its backlog batch after batch before it stops (the next run goes on):
 # bounds how long a run holds a worker, while a backlog of thousands is cleared in one run (D31).
 SWEEP_BUDGET_SECONDS = 40
+# A sweep batch chosen as a deadlock's victim (InnoDB rolled it back) is read and run again this many times
+SWEEP_DEADLOCK_RETRIES = 3
 # RQ jobs (``short`` queue) a sweep enqueues to share a backlog beyond one batch with more workers;
 # site config ``dartwing_sweep_helpers`` sets it. 0 (the sweep works alone): on a machine whose cores are
 # saturated, helpers were measured to add contention, not speed (benchmarks/README.md, D32).

@@ -160,17 +160,28 @@ def _work_through(
 	"""Run ``step`` on every job matching ``condition``, ``column`` order then name, one batch per
 	transaction, until a batch comes back short or ``budget`` is spent; returns how many steps
 	reported a move. ``check_batch`` sees each batch before its steps (one Redis round trip for all).
-	``helped`` names the sweep for ``help_sweep`` when a first full batch calls helpers."""
-	moved, after = 0, None
+	``helped`` names the sweep for ``help_sweep`` when a first full batch calls helpers. A batch that
+	InnoDB picks as a deadlock's victim (concurrent dispatches and sweeps lock the same jobs' index
+	entries) was rolled back whole: it is read and run again, up to ``SWEEP_DEADLOCK_RETRIES`` times."""
+	moved, after, deadlocks = 0, None, 0
 	while True:
 		frappe.db.commit()  # a fresh read view for this batch; the caller's work is its own
 		rows = _batch(condition, column, after, batch_size, **values)
-		if after is None and len(rows) == batch_size and helped:
+		if after is None and len(rows) == batch_size and helped and not deadlocks:
 			call_helpers(helped)  # a backlog beyond one batch: more workers share it (SKIP LOCKED)
-		if check_batch and rows:
-			check_batch(rows)
-		moved += sum(1 for row in rows if step(row))
-		frappe.db.commit()  # releases the batch's locks; its moved jobs dispatch now
+		try:
+			if check_batch and rows:
+				check_batch(rows)
+			batch_moved = sum(1 for row in rows if step(row))
+			frappe.db.commit()  # releases the batch's locks; its moved jobs dispatch now
+		except frappe.QueryDeadlockError:
+			frappe.db.rollback()  # the batch's changes are gone: forget their consequences too
+			deadlocks += 1
+			if deadlocks > config.SWEEP_DEADLOCK_RETRIES:
+				raise
+			frappe.log_error(title=f"Sweep batch retried after a deadlock ({deadlocks})")
+			continue
+		moved += batch_moved
 		if len(rows) < batch_size or budget.spent():
 			return moved
 		after = (rows[-1].sweep_key, rows[-1].name)

@@ -10,11 +10,13 @@ together on a barrier, as two scheduler processes running the same sweep would b
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from unittest import mock
 
 import frappe
 from frappe.utils import now_datetime
 
 from dartwing.dartwing_core.background_jobs import dispatcher, metrics_rollup, scheduler, state
+from dartwing.dartwing_core.background_jobs.transitions import JobStatus
 from dartwing.tests.engine_utils import WorkersTestCase, make_job_type, make_tenant, unique
 from dartwing.tests.utils import make_org, wait_until
 
@@ -143,6 +145,35 @@ class TestBacklogsInOneRun(WorkersTestCase):
 		moved = scheduler.retry_due_jobs(batch_size=BATCH, budget=scheduler.Budget(120))
 		self.assertGreaterEqual(moved, len(jobs))
 		self.assertEqual(set(transitions(jobs, "Failed", "Pending").values()), {1})
+
+	def test_a_batch_that_loses_a_deadlock_is_run_again_and_nothing_is_lost_or_moved_twice(self):
+		jobs = insert_jobs(
+			self.org,
+			self.job_type,
+			BATCH * 2 + 3,
+			"Failed",
+			next_retry_at=lambda i: LONG_AGO + timedelta(seconds=i),
+		)
+		self.addCleanup(delete, jobs)
+		real, calls = state.transition, []
+
+		def deadlocks_once_mid_batch(*args, **kwargs):
+			# MariaDB's own choice of victim, injected: the 5th move of the second batch loses a deadlock,
+			# which rolls back that whole batch (its first four moves too)
+			if args[1] != JobStatus.PENDING:
+				return real(*args, **kwargs)  # the moved jobs' own dispatch
+			calls.append(args[0]["name"])
+			if len(calls) == BATCH + 5:
+				frappe.db.rollback()
+				raise frappe.QueryDeadlockError("1213, 'Deadlock found when trying to get lock'")
+			return real(*args, **kwargs)
+
+		with mock.patch.object(scheduler.state, "transition", side_effect=deadlocks_once_mid_batch):
+			scheduler.retry_due_jobs(batch_size=BATCH, budget=scheduler.Budget(120))
+		self.assertEqual(len(calls), len(jobs) + 5, "the lost batch's five moves were made again")
+		self.assertEqual(calls[BATCH : BATCH + 5], calls[BATCH + 5 : BATCH + 10])
+		self.assertEqual(set(transitions(jobs, "Failed", "Pending").values()), {1})
+		self.assertEqual(set(statuses(jobs).values()) - {"Pending", "Queued", "Running", "Completed"}, set())
 
 	def test_a_spent_budget_stops_after_one_batch_and_the_next_run_goes_on(self):
 		jobs = insert_jobs(
