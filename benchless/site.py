@@ -197,6 +197,20 @@ def write_site_config(site: str, sites_path: str) -> dict:
 	return config
 
 
+def _check_slot(site: str, config: dict) -> None:
+	"""An existing test_site keeps the slot it was made for (its database, queues and cache are in its
+	site_config.json): another BENCHLESS_TEST_SLOT would silently share them, so it is refused."""
+	if site != TEST_SITE:
+		return
+	slot = test_slot()
+	if config.get("db_name") != db_name_for(site, slot):
+		raise SetupError(
+			f"{site} here was made for another BENCHLESS_TEST_SLOT (database {config.get('db_name')}); "
+			f"slot {slot} would share its database and queues: use that slot, or remove "
+			f"sites/{site} to make it again for slot {slot}"
+		)
+
+
 def ensure_database(site: str, sites_path: str, root: RootCredentials) -> bool:
 	"""Make the site's database reachable with its own credentials; True when the site is new."""
 	common = _common_config(sites_path)
@@ -209,6 +223,7 @@ def ensure_database(site: str, sites_path: str, root: RootCredentials) -> bool:
 		config = write_site_config(site, sites_path)
 	else:
 		config = _read_json(config_path)
+		_check_slot(site, config)
 	merged = {**common, **config}
 	host, port = merged.get("db_host", host), int(merged.get("db_port", port))
 	if is_new or not _site_can_connect(merged, host, port):

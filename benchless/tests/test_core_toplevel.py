@@ -56,6 +56,26 @@ def test_each_test_slot_has_its_own_database_queues_and_cache():
 	assert len(set(queues_and_caches)) == len(queues_and_caches)
 
 
+def test_an_existing_test_site_made_for_another_slot_is_refused(tmp_path):
+	from benchless.site import (
+		MAX_TEST_SLOT,
+		TEST_SITE,
+		RootCredentials,
+		SetupError,
+		db_name_for,
+		ensure_database,
+		test_slot,
+	)
+
+	other = (test_slot() + 1) % (MAX_TEST_SLOT + 1)
+	(tmp_path / TEST_SITE).mkdir()
+	config = {"db_name": db_name_for(TEST_SITE, other), "db_password": "unused"}
+	(tmp_path / TEST_SITE / "site_config.json").write_text(json.dumps(config))
+	with pytest.raises(SetupError, match=f"slot {test_slot()} would share its database"):
+		ensure_database(TEST_SITE, str(tmp_path), RootCredentials.from_env())
+	assert json.loads((tmp_path / TEST_SITE / "site_config.json").read_text()) == config  # left as it was
+
+
 def test_a_thread_holds_its_own_site_context():
 	seen = {}
 
