@@ -23,9 +23,8 @@ import frappe
 from frappe.tests.utils import FrappeTestCase
 from frappe.utils import now_datetime
 
-from dartwing.dartwing_core.background_jobs import metrics_rollup
 from dartwing.dartwing_core.background_jobs.transitions import CANCELABLE, JobStatus
-from dartwing.tests.utils import ON_BENCHLESS, make_member, make_org, make_user, wait_until
+from dartwing.tests.utils import ON_BENCHLESS, make_member, make_org, make_user, recount_rollup, wait_until
 
 WORKER_QUEUES = "short,default,long"  # what bench's Procfile worker serves (Frappe's standard queues)
 WORKER_START_TIMEOUT = 60  # s for a Frappe worker process to register with RQ
@@ -66,18 +65,16 @@ def make_job_type(handler: str = "dartwing.demo.demo_noop", **fields: Any) -> st
 
 def update_jobs_directly(organization: str, query: str, values: Any = ()) -> None:
 	"""Run ``query`` (an UPDATE of job rows of ``organization``) past the engine's transitions, as a test's
-	shortcut, then recount that organization's metrics rollup as the migrate backfill does: the rollup counts
-	only what transitions do, so a later transition of a row changed here would otherwise take its count
-	from a status the rollup never counted (a negative count in every metrics window holding that hour)."""
+	shortcut, then ``recount_rollup``."""
 	frappe.db.sql(query, values)
-	metrics_rollup.rebuild((organization,), commit=False)
+	recount_rollup(organization)
 
 
 def set_job_directly(job: str, fieldname: str | dict, value: Any = None) -> None:
 	"""``frappe.db.set_value`` on a job past its transitions (a test's shortcut), then its organization's
-	rollup recounted, as ``update_jobs_directly``."""
+	rollup recounted (``recount_rollup``)."""
 	frappe.db.set_value("Background Job", job, fieldname, value)
-	metrics_rollup.rebuild((frappe.db.get_value("Background Job", job, "organization"),), commit=False)
+	recount_rollup(frappe.db.get_value("Background Job", job, "organization"))
 
 
 def fresh_row(job: str, fields: Iterable[str] = ("status",)) -> frappe._dict:

@@ -20,15 +20,22 @@ from dartwing.install import ensure_membership, ensure_organization, ensure_pers
 ON_BENCHLESS = bool(getattr(frappe, "__benchless__", False))
 
 
+def recount_rollup(organization: str) -> None:
+	"""After a test wrote job rows of ``organization`` past the engine's transitions: recount its metrics
+	rollup as the migrate backfill does (in the test's transaction). The rollup counts only what transitions
+	do, so a later transition of such a row would take its count from a status the rollup never counted (a
+	negative count in every metrics window holding that hour; conftest.py fails the session on one)."""
+	metrics_rollup.rebuild((organization,), commit=False)
+
+
 def insert_job_document(values: dict[str, Any], **flags: Any) -> Any:
 	"""A Background Job inserted as a document past the engine, as a test fixture (any status and columns;
-	no log row, nothing dispatched; ``flags`` for the insert, e.g. ignore_links), then its organization's
-	metrics rollup recounted as the migrate backfill does. Real code submits (engine.submit_job): the
-	controller refuses an insert the engine did not flag."""
+	no log row, nothing dispatched; ``flags`` for the insert, e.g. ignore_links), then ``recount_rollup``.
+	Real code submits (engine.submit_job): the controller refuses an insert the engine did not flag."""
 	doc = frappe.get_doc({"doctype": "Background Job", "job_type": "demo_noop", **values})
 	doc.flags.update(flags, via_engine=True)
 	doc.insert(ignore_permissions=True)
-	metrics_rollup.rebuild((doc.organization,), commit=False)
+	recount_rollup(doc.organization)
 	return doc
 
 

@@ -15,10 +15,10 @@ from unittest import mock
 import frappe
 from frappe.utils import now_datetime
 
-from dartwing.dartwing_core.background_jobs import dispatcher, metrics_rollup, scheduler, state
+from dartwing.dartwing_core.background_jobs import dispatcher, scheduler, state
 from dartwing.dartwing_core.background_jobs.transitions import JobStatus
 from dartwing.tests.engine_utils import WorkersTestCase, make_job_type, make_tenant, unique
-from dartwing.tests.utils import make_org, wait_until
+from dartwing.tests.utils import make_org, recount_rollup, wait_until
 
 BATCH = 25
 LONG_AGO = datetime(2001, 1, 1)  # sorts before any other test's leftover rows in every sweep's order
@@ -50,9 +50,7 @@ def insert_jobs(org: str, job_type: str, count: int, status: str, **columns: obj
 		for i, name in enumerate(names)
 	]
 	frappe.db.bulk_insert("Background Job", fields, rows)
-	metrics_rollup.rebuild(
-		(org,), commit=False
-	)  # rows written past the transitions: counted as the backfill does
+	recount_rollup(org)  # rows written past the transitions
 	frappe.db.commit()
 	return names
 
